@@ -1,0 +1,333 @@
+//! Peer input: decoding, validation and application of proposals, votes and bundles.
+//!
+//! Every handler validates completely before it mutates anything, so a refused input leaves
+//! the state untouched. Cheap checks come first (conversation, epoch, known digests,
+//! membership, times, rate limits) and signature verification last; a re-sent vote is
+//! recognised by its transcript digest before any signature is checked.
+
+use openmls_traits::crypto::OpenMlsCrypto;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Signed};
+use crate::machine::{BundleSummary, Ingested, VotingMachine};
+use crate::message::{ProposalHeader, SignedProposal, Vote, VoteBundle, VotingMessage};
+use crate::proposal::Novelty;
+use crate::transcript;
+use crate::types::{ProposalDigest, Timestamp, VoteDigest};
+
+/// A proposal that passed every check and may be opened.
+struct CheckedProposal {
+    digest: ProposalDigest,
+    creator_index: u32,
+    creator_vote_digest: VoteDigest,
+}
+
+/// A vote that passed every check and may be recorded.
+struct CheckedVote {
+    voter: u32,
+    digest: VoteDigest,
+}
+
+impl VotingMachine {
+    /// Decodes peer bytes (within [`Config::limits`](crate::Config::limits)) and ingests the
+    /// proposal, vote or bundle they carry. See the type-level contract.
+    pub fn handle_message(
+        &mut self,
+        crypto: &impl OpenMlsCrypto,
+        now: Timestamp,
+        bytes: &[u8],
+    ) -> Result<Ingested, Error> {
+        match VotingMessage::decode(bytes, &self.config.limits)? {
+            VotingMessage::Proposal(p) => self.handle_proposal(crypto, now, p),
+            VotingMessage::Vote(v) => self.handle_vote(crypto, now, v),
+            VotingMessage::Bundle(b) => self.handle_bundle(crypto, now, b),
+        }
+    }
+
+    /// Ingests a proposal from a peer. A known proposal (same digest) returns
+    /// [`Ingested::AlreadyHave`] without any signature check.
+    pub fn handle_proposal(
+        &mut self,
+        crypto: &impl OpenMlsCrypto,
+        now: Timestamp,
+        proposal: SignedProposal,
+    ) -> Result<Ingested, Error> {
+        let now = self.clamp(now);
+        match self.check_proposal(crypto, now, &proposal)? {
+            None => Ok(Ingested::AlreadyHave),
+            Some(c) => {
+                self.open(proposal, c.digest, c.creator_index, c.creator_vote_digest);
+                Ok(Ingested::Opened(c.digest))
+            }
+        }
+    }
+
+    /// Ingests one vote from a peer.
+    pub fn handle_vote(
+        &mut self,
+        crypto: &impl OpenMlsCrypto,
+        now: Timestamp,
+        vote: Vote,
+    ) -> Result<Ingested, Error> {
+        let now = self.clamp(now);
+        self.check_scope(&vote)?;
+        let state = self
+            .proposals
+            .get(&vote.proposal)
+            .ok_or(Error::UnknownProposal(vote.proposal))?;
+        if state.decision.is_some() {
+            return Ok(Ingested::AfterDecision);
+        }
+        let (header, digest) = (&state.proposal.header, state.digest);
+        match self.check_vote(crypto, now, header, digest, &vote, |v, d| {
+            state.novelty(v, d)
+        })? {
+            Err(already) => Ok(already),
+            Ok(c) => Ok(self.apply_vote(digest, c.voter, c.digest, vote)),
+        }
+    }
+
+    /// Merges a bundle as a union: votes already held are skipped, never an error. The bundle is
+    /// atomic: if its proposal or any vote is refused, nothing is applied and the error names
+    /// the vote.
+    pub fn handle_bundle(
+        &mut self,
+        crypto: &impl OpenMlsCrypto,
+        now: Timestamp,
+        bundle: VoteBundle,
+    ) -> Result<Ingested, Error> {
+        let now = self.clamp(now);
+        let digest = bundle.proposal_digest;
+        if bundle.votes.iter().any(|v| v.proposal != digest) {
+            return Err(Error::BundleDigestMismatch);
+        }
+        for (index, vote) in bundle.votes.iter().enumerate() {
+            self.check_scope(vote).map_err(|e| bundle_error(index, e))?;
+        }
+        if self.decision(&digest).is_some() {
+            // A decided proposal takes nothing more: nothing is verified, nothing changes.
+            return Ok(Ingested::Bundle(BundleSummary {
+                after_decision: bundle.votes.len() as u32,
+                ..BundleSummary::default()
+            }));
+        }
+        // Phase 1: validate everything against the current state plus the bundle's proposal.
+        let new_proposal = match &bundle.proposal {
+            Some(p) if p.digest() != digest => return Err(Error::BundleDigestMismatch),
+            Some(p) => self.check_proposal(crypto, now, p)?,
+            None => None,
+        };
+        let mut checked: Vec<Option<CheckedVote>> = Vec::with_capacity(bundle.votes.len());
+        match (self.proposals.get(&digest), &new_proposal) {
+            (Some(state), _) => {
+                let header = &state.proposal.header;
+                for (index, vote) in bundle.votes.iter().enumerate() {
+                    let novelty = |v: u32, d: &VoteDigest| state.novelty(v, d);
+                    let c = self
+                        .check_vote(crypto, now, header, digest, vote, novelty)
+                        .map_err(|e| bundle_error(index, e))?;
+                    checked.push(c.ok());
+                }
+            }
+            (None, Some(opened)) => {
+                let p = bundle.proposal.as_ref().expect("checked above");
+                let header = &p.header;
+                for (index, vote) in bundle.votes.iter().enumerate() {
+                    // Only the creator's vote is held before the bundle applies.
+                    let novelty = |v: u32, d: &VoteDigest| {
+                        if v != opened.creator_index {
+                            Novelty::New
+                        } else if *d == opened.creator_vote_digest {
+                            Novelty::Duplicate
+                        } else {
+                            Novelty::Conflicting
+                        }
+                    };
+                    let c = self
+                        .check_vote(crypto, now, header, digest, vote, novelty)
+                        .map_err(|e| bundle_error(index, e))?;
+                    checked.push(c.ok());
+                }
+            }
+            (None, None) => return Err(Error::UnknownProposal(digest)),
+        }
+
+        // Phase 2: apply. Nothing below can fail.
+        let mut summary = BundleSummary::default();
+        if let (Some(c), Some(p)) = (new_proposal, bundle.proposal) {
+            self.open(p, c.digest, c.creator_index, c.creator_vote_digest);
+            summary.opened = true;
+        }
+        for (vote, c) in bundle.votes.into_iter().zip(checked) {
+            let what = match c {
+                Some(c) => self.apply_vote(digest, c.voter, c.digest, vote),
+                // Already held when validated, or the proposal was decided: skipped.
+                None if self.decision(&digest).is_some() => Ingested::AfterDecision,
+                None => Ingested::AlreadyHave,
+            };
+            summary.add(what);
+        }
+        Ok(Ingested::Bundle(summary))
+    }
+
+    /// Conversation and epoch of a vote.
+    fn check_scope(&self, vote: &Vote) -> Result<(), Error> {
+        if vote.conversation != self.config.conversation {
+            return Err(Error::WrongConversation);
+        }
+        if vote.epoch != self.epoch {
+            return Err(Error::WrongEpoch {
+                expected: self.epoch,
+                got: vote.epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every check of an inbound proposal. `Ok(None)` means the proposal is already known.
+    fn check_proposal(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        now: Timestamp,
+        p: &SignedProposal,
+    ) -> Result<Option<CheckedProposal>, Error> {
+        let h = &p.header;
+        if h.conversation != self.config.conversation {
+            return Err(Error::WrongConversation);
+        }
+        if h.epoch != self.epoch {
+            return Err(Error::WrongEpoch {
+                expected: self.epoch,
+                got: h.epoch,
+            });
+        }
+        let digest = h.digest();
+        if self.proposals.contains_key(&digest) {
+            return Ok(None);
+        }
+        let creator_index = self
+            .roster
+            .index_of(&h.creator)
+            .ok_or_else(|| Error::NonMember(h.creator.clone()))?;
+        if h.created_at > now.saturating_add_ms(self.config.max_clock_skew_ms) {
+            return Err(Error::FutureDated {
+                at: h.created_at,
+                now,
+            });
+        }
+        if h.deadline <= h.created_at
+            || h.deadline.saturating_ms_since(h.created_at) > self.config.max_voting_duration_ms
+        {
+            return Err(Error::BadDeadline {
+                created_at: h.created_at,
+                deadline: h.deadline,
+            });
+        }
+        if now >= h.deadline {
+            return Err(Error::Expired {
+                deadline: h.deadline,
+                now,
+            });
+        }
+        if transcript::payload_digest(&p.payload) != h.payload_digest {
+            return Err(Error::PayloadDigestMismatch);
+        }
+        let vote = &p.creator_vote;
+        if vote.voter != h.creator
+            || vote.proposal != digest
+            || vote.conversation != h.conversation
+            || vote.epoch != h.epoch
+        {
+            return Err(Error::CreatorVoteMismatch);
+        }
+        self.check_rate_limits(creator_index)?;
+        self.verify(
+            crypto,
+            creator_index,
+            &transcript::header_transcript(h),
+            &p.signature,
+            Signed::ProposalHeader,
+        )?;
+        let fresh = |_: u32, _: &VoteDigest| Novelty::New;
+        let checked = self
+            .check_vote(crypto, now, h, digest, vote, fresh)?
+            .map_err(|_| Error::CreatorVoteMismatch)?;
+        Ok(Some(CheckedProposal {
+            digest,
+            creator_index,
+            creator_vote_digest: checked.digest,
+        }))
+    }
+
+    /// Checks a vote (already scoped to this conversation and epoch) against its proposal's
+    /// header. Returns `Ok(Err(ingested))` when the vote needs no further work (a duplicate, or
+    /// a further vote by a known equivocator) — decided by digest, before the signature check.
+    fn check_vote(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        now: Timestamp,
+        header: &ProposalHeader,
+        digest: ProposalDigest,
+        vote: &Vote,
+        novelty: impl Fn(u32, &VoteDigest) -> Novelty,
+    ) -> Result<Result<CheckedVote, Ingested>, Error> {
+        debug_assert_eq!(vote.proposal, digest);
+        let voter = self
+            .roster
+            .index_of(&vote.voter)
+            .ok_or_else(|| Error::NonMember(vote.voter.clone()))?;
+        let t = transcript::vote_transcript(vote);
+        let vote_digest = VoteDigest(Sha256::digest(&t).into());
+        match novelty(voter, &vote_digest) {
+            Novelty::Duplicate => return Ok(Err(Ingested::AlreadyHave)),
+            Novelty::AlreadyEquivocated => return Ok(Err(Ingested::AlreadyEquivocated)),
+            Novelty::New | Novelty::Conflicting => {}
+        }
+        if now >= header.deadline {
+            return Err(Error::Expired {
+                deadline: header.deadline,
+                now,
+            });
+        }
+        if vote.cast_at > now.saturating_add_ms(self.config.max_clock_skew_ms) {
+            return Err(Error::FutureDated {
+                at: vote.cast_at,
+                now,
+            });
+        }
+        if vote.cast_at < header.created_at || vote.cast_at > header.deadline {
+            return Err(Error::VoteOutsideWindow {
+                cast_at: vote.cast_at,
+            });
+        }
+        self.verify(crypto, voter, &t, &vote.signature, Signed::Vote)?;
+        Ok(Ok(CheckedVote {
+            voter,
+            digest: vote_digest,
+        }))
+    }
+
+    fn verify(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        signer: u32,
+        data: &[u8],
+        signature: &[u8],
+        what: Signed,
+    ) -> Result<(), Error> {
+        let voter = self.roster.voter(signer);
+        crypto
+            .verify_signature(self.roster.scheme(), data, &voter.signature_key, signature)
+            .map_err(|_| Error::BadSignature {
+                signer: voter.id.clone(),
+                what,
+            })
+    }
+}
+
+fn bundle_error(index: usize, e: Error) -> Error {
+    Error::BundleVote {
+        index,
+        source: Box::new(e),
+    }
+}
