@@ -12,5 +12,10 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use demls_consensus as consensus;
 pub use demls_wire as wire;

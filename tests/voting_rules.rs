@@ -539,6 +539,58 @@ fn open_proposals_are_rate_limited_globally_and_per_creator_never_evicted() {
 }
 
 #[test]
+fn proposals_per_epoch_are_bounded_even_when_decided_at_once() {
+    // In a two-member group a creator's own NO decides at once, so open-proposal limits alone
+    // would let one member grow the decided set without bound.
+    let g = Group::new(2);
+    let mut cfg = g.machine(1).config().clone();
+    cfg.max_proposals_per_creator_per_epoch = 3;
+    cfg.max_proposals_per_epoch = 4;
+    let mut peer = VotingMachine::new(cfg, Epoch(1), g.roster.clone());
+    let mut creators = [g.machine(0), g.machine(1)];
+    let mut propose = |who: usize, id: u64| {
+        creators[who]
+            .propose(
+                &g.signers[who],
+                T0,
+                draft(id, Choice::No, true, TiePolicy::Reject),
+            )
+            .unwrap()
+            .1
+    };
+    for id in 1..=3 {
+        feed(&mut peer, T0, &propose(0, id)).unwrap();
+    }
+    assert_eq!(peer.open_proposals(), 0, "all decided at once");
+    assert_refused(
+        &mut peer,
+        Error::CreatorEpochLimit {
+            creator: member(0),
+            max: 3,
+        },
+        |m| feed(m, T0, &propose(0, 4)),
+    );
+    feed(&mut peer, T0, &propose(1, 1)).unwrap();
+    assert_refused(&mut peer, Error::EpochProposalLimit { max: 4 }, |m| {
+        feed(m, T0, &propose(1, 2))
+    });
+    // A new epoch starts with fresh limits.
+    drop(propose);
+    peer.advance_epoch(Epoch(2), g.roster.clone()).unwrap();
+    creators[0]
+        .advance_epoch(Epoch(2), g.roster.clone())
+        .unwrap();
+    let (_, msg) = creators[0]
+        .propose(
+            &g.signers[0],
+            T0,
+            draft(4, Choice::No, true, TiePolicy::Reject),
+        )
+        .unwrap();
+    assert!(matches!(feed(&mut peer, T0, &msg), Ok(Ingested::Opened(_))));
+}
+
+#[test]
 fn oversized_messages_and_bundles_and_garbage_get_typed_errors() {
     let (g, mut peer, d) = peer_with_open_proposal(4, true, TiePolicy::Reject);
     assert_refused(

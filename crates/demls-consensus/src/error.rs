@@ -97,6 +97,21 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The epoch already holds its maximum number of proposals (open or decided). Refused,
+    /// never evicted; the limit resets when the epoch advances.
+    #[error("the epoch already holds {max} proposals")]
+    EpochProposalLimit {
+        /// The limit.
+        max: usize,
+    },
+    /// The creator already made its maximum number of proposals this epoch.
+    #[error("{creator} already made {max} proposals this epoch")]
+    CreatorEpochLimit {
+        /// The creator.
+        creator: MemberId,
+        /// The limit.
+        max: usize,
+    },
     /// A bundle's vote or proposal references another proposal than the bundle's digest.
     #[error("bundle content does not match the bundle's proposal digest")]
     BundleDigestMismatch,

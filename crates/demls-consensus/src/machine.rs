@@ -36,11 +36,18 @@ pub struct Config {
     pub max_open_proposals: usize,
     /// Most proposals one creator may have open at once (the per-member rate limit).
     pub max_open_per_creator: usize,
+    /// Most proposals (open or decided) held in one epoch. Decided proposals are kept until
+    /// the epoch ends (their evidence justifies the commit), so this bounds memory.
+    pub max_proposals_per_epoch: usize,
+    /// Most proposals (open or decided) one creator may make in one epoch.
+    pub max_proposals_per_creator_per_epoch: usize,
 }
 
 impl Config {
-    /// A configuration with the default limits: 30 s skew, 1 h maximum voting window, 256 open
-    /// proposals, 4 per creator, and the wire defaults.
+    /// A configuration with the default limits: 30 s skew, 1 h maximum voting window, 64 open
+    /// proposals and 4 per creator, 256 proposals per epoch and 16 per creator per epoch, and
+    /// the wire defaults. Memory is then bounded by 256 proposals × n counted votes (about
+    /// 64 MB in the worst case at n = 1000).
     pub fn new(conversation: ConversationId, local_member: MemberId) -> Self {
         Self {
             conversation,
@@ -48,8 +55,10 @@ impl Config {
             limits: Limits::default(),
             max_clock_skew_ms: 30_000,
             max_voting_duration_ms: 3_600_000,
-            max_open_proposals: 256,
+            max_open_proposals: 64,
             max_open_per_creator: 4,
+            max_proposals_per_epoch: 256,
+            max_proposals_per_creator_per_epoch: 16,
         }
     }
 }
@@ -177,6 +186,8 @@ pub struct VotingMachine {
     pub(crate) deadlines: BTreeSet<(Timestamp, ProposalDigest)>,
     /// Open proposals per creator (indexed like the roster).
     pub(crate) open_by_creator: Vec<u32>,
+    /// Proposals (open or decided) per creator this epoch (indexed like the roster).
+    pub(crate) made_by_creator: Vec<u32>,
     pub(crate) open_total: usize,
     pub(crate) events: VecDeque<Event>,
     /// Latest `now` seen (for clamping); not part of the state digest.
@@ -194,6 +205,7 @@ impl VotingMachine {
             proposals: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             open_by_creator: vec![0; n],
+            made_by_creator: vec![0; n],
             open_total: 0,
             events: VecDeque::new(),
             latest_now: Timestamp(0),
@@ -437,6 +449,7 @@ impl VotingMachine {
         self.deadlines.clear();
         self.open_total = 0;
         self.open_by_creator = vec![0; roster.len() as usize];
+        self.made_by_creator = vec![0; roster.len() as usize];
         self.epoch = epoch;
         self.roster = roster;
         tracing::debug!(epoch = epoch.0, "voting machine advanced epoch");
@@ -482,6 +495,19 @@ impl VotingMachine {
     }
 
     pub(crate) fn check_rate_limits(&self, creator_index: u32) -> Result<(), Error> {
+        if self.proposals.len() >= self.config.max_proposals_per_epoch {
+            return Err(Error::EpochProposalLimit {
+                max: self.config.max_proposals_per_epoch,
+            });
+        }
+        if self.made_by_creator[creator_index as usize] as usize
+            >= self.config.max_proposals_per_creator_per_epoch
+        {
+            return Err(Error::CreatorEpochLimit {
+                creator: self.roster.voter(creator_index).id.clone(),
+                max: self.config.max_proposals_per_creator_per_epoch,
+            });
+        }
         if self.open_total >= self.config.max_open_proposals {
             return Err(Error::TooManyOpenProposals {
                 max: self.config.max_open_proposals,
@@ -518,6 +544,7 @@ impl VotingMachine {
         self.deadlines.insert((deadline, digest));
         self.open_total += 1;
         self.open_by_creator[creator_index as usize] += 1;
+        self.made_by_creator[creator_index as usize] += 1;
         self.apply_vote(digest, creator_index, creator_vote_digest, creator_vote);
     }
 
