@@ -575,7 +575,6 @@ fn proposals_per_epoch_are_bounded_even_when_decided_at_once() {
         feed(m, T0, &propose(1, 2))
     });
     // A new epoch starts with fresh limits.
-    drop(propose);
     peer.advance_epoch(Epoch(2), g.roster.clone()).unwrap();
     creators[0]
         .advance_epoch(Epoch(2), g.roster.clone())
