@@ -10,7 +10,10 @@ fn main() {
         .into_iter()
         .find(|p| p.join("demls/v1/voting.proto").exists())
         .expect("proto/demls/v1/voting.proto not found");
-    let files = [root.join("demls/v1/voting.proto")];
+    let files = [
+        root.join("demls/v1/voting.proto"),
+        root.join("demls/v1/conversation.proto"),
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

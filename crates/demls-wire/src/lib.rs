@@ -19,6 +19,12 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/demls.v1.rs"));
 }
 
+mod conversation;
+
+pub use conversation::{
+    decode_app_content, decode_commit_authority, decode_governance_action, decode_group_params,
+    decode_packet, FRAGMENT_ID_LEN,
+};
 use prost::Message;
 use v1::voting_message::Body;
 
@@ -104,6 +110,12 @@ pub enum WireError {
         /// The value received.
         value: i32,
     },
+    /// A fragment's index, count or length is inconsistent.
+    #[error("inconsistent fragment: {0}")]
+    BadFragment(&'static str),
+    /// A repeated field that must be in canonical (strictly ascending) order is not.
+    #[error("field `{0}` is not in canonical order")]
+    NotCanonical(&'static str),
     /// A bundle holds more votes than [`Limits::max_bundle_votes`].
     #[error("bundle holds {len} votes, the limit is {max}")]
     TooManyVotes {
@@ -226,7 +238,7 @@ pub fn check_bundle(b: &v1::VoteBundle, limits: &Limits) -> Result<(), WireError
     b.votes.iter().try_for_each(check_vote)
 }
 
-fn check_bytes(field: &'static str, value: &[u8], max: usize) -> Result<(), WireError> {
+pub(crate) fn check_bytes(field: &'static str, value: &[u8], max: usize) -> Result<(), WireError> {
     if value.is_empty() {
         return Err(WireError::EmptyField(field));
     }
@@ -240,7 +252,7 @@ fn check_bytes(field: &'static str, value: &[u8], max: usize) -> Result<(), Wire
     Ok(())
 }
 
-fn check_digest(field: &'static str, value: &[u8]) -> Result<(), WireError> {
+pub(crate) fn check_digest(field: &'static str, value: &[u8]) -> Result<(), WireError> {
     if value.len() != DIGEST_LEN {
         return Err(WireError::BadDigestLength {
             field,

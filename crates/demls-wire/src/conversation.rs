@@ -1,0 +1,124 @@
+//! Decoding of the conversation-layer messages (`proto/demls/v1/conversation.proto`) with the
+//! same discipline as the voting messages: size bound first, then protobuf, then field rules.
+
+use prost::Message;
+
+use crate::v1;
+use crate::{check_bytes, check_digest, Limits, WireError};
+use crate::{MAX_CONVERSATION_ID_LEN, MAX_MEMBER_ID_LEN};
+
+/// Length of a fragment's message id.
+pub const FRAGMENT_ID_LEN: usize = 16;
+
+fn bounded<M: Message + Default>(bytes: &[u8], max: usize) -> Result<M, WireError> {
+    if bytes.len() > max {
+        return Err(WireError::MessageTooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    Ok(M::decode(bytes)?)
+}
+
+/// Decodes a transmitted [`v1::Packet`] and checks its fields. MLS payloads inside are opaque
+/// here; the conversation core parses them with openmls.
+pub fn decode_packet(bytes: &[u8], limits: &Limits) -> Result<v1::Packet, WireError> {
+    let packet: v1::Packet = bounded(bytes, limits.max_message_len)?;
+    check_bytes(
+        "Packet.conversation_id",
+        &packet.conversation_id,
+        MAX_CONVERSATION_ID_LEN,
+    )?;
+    use v1::packet::Body;
+    match packet.body.as_ref() {
+        None => return Err(WireError::MissingField("Packet.body")),
+        Some(Body::KeyPackage(k)) => check_bytes(
+            "KeyPackageAnnouncement.key_package",
+            &k.key_package,
+            limits.max_message_len,
+        )?,
+        Some(Body::Welcome(w)) => {
+            check_bytes("WelcomeMessage.welcome", &w.welcome, limits.max_message_len)?
+        }
+        Some(Body::MlsMessage(m)) => check_bytes("Packet.mls_message", m, limits.max_message_len)?,
+        Some(Body::Fragment(f)) => {
+            if f.message_id.len() != FRAGMENT_ID_LEN {
+                return Err(WireError::BadFragment("message id is not 16 bytes"));
+            }
+            if f.count < 2 || f.index >= f.count {
+                return Err(WireError::BadFragment("index or count out of range"));
+            }
+            check_bytes("Fragment.chunk", &f.chunk, limits.max_message_len)?;
+            if (f.chunk.len() as u64) > u64::from(f.total_len) {
+                return Err(WireError::BadFragment("chunk longer than the whole"));
+            }
+        }
+    }
+    Ok(packet)
+}
+
+/// Decodes the decrypted content of an MLS application message.
+pub fn decode_app_content(bytes: &[u8], limits: &Limits) -> Result<v1::AppContent, WireError> {
+    let content: v1::AppContent = bounded(bytes, limits.max_message_len)?;
+    use v1::app_content::Body;
+    match content.body.as_ref() {
+        None => Err(WireError::MissingField("AppContent.body")),
+        Some(Body::Voting(v)) => check_bytes("AppContent.voting", v, limits.max_message_len),
+        Some(Body::Chat(_)) => Ok(()),
+    }?;
+    Ok(content)
+}
+
+/// Decodes a governance action (the payload of a commit proposal).
+pub fn decode_governance_action(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<v1::GovernanceAction, WireError> {
+    let action: v1::GovernanceAction = bounded(bytes, limits.max_payload_len)?;
+    use v1::governance_action::Action;
+    match action.action.as_ref() {
+        None => return Err(WireError::MissingField("GovernanceAction.action")),
+        Some(Action::AddKeyPackage(k)) => check_bytes(
+            "GovernanceAction.add_key_package",
+            k,
+            limits.max_payload_len,
+        )?,
+        Some(Action::RemoveMember(m)) => {
+            check_bytes("GovernanceAction.remove_member", m, MAX_MEMBER_ID_LEN)?
+        }
+        Some(Action::LeaveMember(m)) => {
+            check_bytes("GovernanceAction.leave_member", m, MAX_MEMBER_ID_LEN)?
+        }
+    }
+    Ok(action)
+}
+
+/// Decodes a commit's authenticated data; digests must be 32 bytes and strictly ascending.
+pub fn decode_commit_authority(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<v1::CommitAuthority, WireError> {
+    let authority: v1::CommitAuthority = bounded(bytes, limits.max_message_len)?;
+    for d in &authority.proposal_digests {
+        check_digest("CommitAuthority.proposal_digests", d)?;
+    }
+    if authority.proposal_digests.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(WireError::NotCanonical("CommitAuthority.proposal_digests"));
+    }
+    if authority.proposal_digests.is_empty() {
+        return Err(WireError::EmptyField("CommitAuthority.proposal_digests"));
+    }
+    Ok(authority)
+}
+
+/// Decodes the group parameters extension; the steward list must be non-empty, ids valid.
+pub fn decode_group_params(bytes: &[u8], limits: &Limits) -> Result<v1::GroupParams, WireError> {
+    let params: v1::GroupParams = bounded(bytes, limits.max_message_len)?;
+    if params.stewards.is_empty() {
+        return Err(WireError::EmptyField("GroupParams.stewards"));
+    }
+    for s in &params.stewards {
+        check_bytes("GroupParams.stewards", s, MAX_MEMBER_ID_LEN)?;
+    }
+    Ok(params)
+}
