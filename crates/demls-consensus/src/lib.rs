@@ -29,6 +29,7 @@ mod message;
 mod proposal;
 mod roster;
 pub mod rule;
+mod snapshot;
 pub mod transcript;
 mod types;
 
@@ -39,6 +40,7 @@ pub use machine::{BundleSummary, Config, Evidence, Ingested, ProposalDraft, Voti
 pub use message::{ProposalHeader, SignedProposal, Vote, VoteBundle, VotingMessage};
 pub use roster::{Roster, RosterError, Voter};
 pub use rule::{Outcome, Tally};
+pub use snapshot::SnapshotError;
 pub use types::{
     Choice, ConversationId, Epoch, IdError, MemberId, ProposalDigest, ProposalKind, TiePolicy,
     Timestamp, VoteDigest,
