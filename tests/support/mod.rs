@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use demls::consensus::{
     Choice, Config, ConversationId, Epoch, MemberId, ProposalDigest, ProposalDraft, ProposalKind,
     Roster, SignatureScheme, TiePolicy, Timestamp, Vote, Voter, VotingMachine, VotingMessage,

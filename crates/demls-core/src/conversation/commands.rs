@@ -1,0 +1,178 @@
+//! Commands: what the local member asks for. Each returns once its local effect is applied and
+//! its packets are queued; drain the outputs afterwards.
+
+use std::time::Instant;
+
+use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalDraft, ProposalKind};
+use demls_wire::v1;
+use openmls_traits::OpenMlsProvider;
+use prost::Message;
+use tls_codec::Serialize as _;
+
+use super::{mls_error, Conversation, Phase};
+use crate::error::Error;
+use crate::governance::{self, ParsedAction};
+use crate::timers::TimerKind;
+use crate::transmit::{Channel, TrafficClass};
+
+impl Conversation {
+    /// Proposes to admit the node whose key package (the TLS-serialized MLS message, as seen
+    /// on the welcome channel) is given. Returns the proposal's digest.
+    pub fn propose_add(
+        &mut self,
+        now: Instant,
+        key_package: &[u8],
+    ) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        let (member, key_package) = governance::parse_key_package(
+            self.provider.crypto(),
+            key_package,
+            Some(self.clock.unix_ms(now)),
+        )?;
+        let action = ParsedAction::Add {
+            member,
+            key_package: Box::new(key_package),
+        };
+        self.open_proposal(now, action)
+    }
+
+    /// Proposes to remove `member`. Returns the proposal's digest.
+    pub fn propose_remove(
+        &mut self,
+        now: Instant,
+        member: &MemberId,
+    ) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        self.open_proposal(
+            now,
+            ParsedAction::Remove {
+                member: member.clone(),
+            },
+        )
+    }
+
+    /// Asks to leave the conversation ("Self-Removal"): a removal proposal whose creator and
+    /// target are this member; other members vote YES on it automatically.
+    pub fn leave(&mut self, now: Instant) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        let me = self.me.clone();
+        self.open_proposal(now, ParsedAction::Leave { member: me })
+    }
+
+    /// Votes on an open proposal.
+    pub fn vote(
+        &mut self,
+        now: Instant,
+        proposal: ProposalDigest,
+        choice: Choice,
+    ) -> Result<(), Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        self.cast_vote(now, proposal, choice)
+    }
+
+    /// Sends an application message to the group, encrypted by MLS.
+    pub fn send_message(&mut self, now: Instant, body: &[u8]) -> Result<(), Error> {
+        self.clock.advance(now);
+        self.group()?;
+        self.send_app(
+            v1::app_content::Body::Chat(body.to_vec()),
+            TrafficClass::Application,
+        )
+    }
+
+    // ----- internals shared with inbound handling and timers -----
+
+    pub(super) fn cast_vote(
+        &mut self,
+        now: Instant,
+        proposal: ProposalDigest,
+        choice: Choice,
+    ) -> Result<(), Error> {
+        let unix = self.clock.unix_ms(now);
+        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
+        let message = voting.cast_vote(&self.signer, unix, proposal, choice)?;
+        self.timers.stop(TimerKind::AutoVote(proposal));
+        self.send_app(
+            v1::app_content::Body::Voting(message.encode()),
+            TrafficClass::Governance,
+        )?;
+        self.drain_voting(now);
+        Ok(())
+    }
+
+    fn open_proposal(
+        &mut self,
+        now: Instant,
+        action: ParsedAction,
+    ) -> Result<ProposalDigest, Error> {
+        if self.phase != Phase::Member {
+            return Err(Error::NotAMember);
+        }
+        self.check_action(&action, &self.me)?;
+        let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
+        let draft = ProposalDraft {
+            proposal_id: id,
+            kind: ProposalKind::Commit,
+            payload: governance::encode(&action),
+            voting_duration_ms: self.config.voting_duration.as_millis() as u64,
+            silent_counts_as_yes: self.config.silent_counts_as_yes,
+            tie_policy: self.config.tie_policy,
+            creator_choice: Choice::Yes,
+        };
+        let unix = self.clock.unix_ms(now);
+        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
+        let (digest, message) = voting.propose(&self.signer, unix, draft)?;
+        self.actions.insert(digest, action);
+        self.send_app(
+            v1::app_content::Body::Voting(message.encode()),
+            TrafficClass::Governance,
+        )?;
+        self.drain_voting(now);
+        Ok(digest)
+    }
+
+    /// The steward proposes adding a buffered key package's owner, unless a proposal for it is
+    /// already open or approved this epoch.
+    pub(super) fn propose_buffered_add(&mut self, now: Instant, member: &MemberId) {
+        let pending = self.actions.iter().any(|(d, a)| {
+            matches!(a, ParsedAction::Add { member: m, .. } if m == member)
+                && (self.approved.contains(d)
+                    || self.voting.as_ref().and_then(|v| v.decision(d)).is_none())
+        });
+        let Some(buffered) = self.key_packages.get(member) else {
+            return;
+        };
+        if pending || self.roster().contains(member) {
+            return;
+        }
+        let action = ParsedAction::Add {
+            member: member.clone(),
+            key_package: Box::new(buffered.key_package.clone()),
+        };
+        if let Err(e) = self.open_proposal(now, action) {
+            tracing::warn!(error = %e, %member, "steward could not propose a buffered add");
+        }
+    }
+
+    /// Encrypts `body` as an MLS application message and queues it on the conversation
+    /// channel.
+    pub(super) fn send_app(
+        &mut self,
+        body: v1::app_content::Body,
+        class: TrafficClass,
+    ) -> Result<(), Error> {
+        let content = v1::AppContent { body: Some(body) }.encode_to_vec();
+        self.provider.prepare_operation();
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        let message = group
+            .create_message(&self.provider, &self.signer, &content)
+            .map_err(mls_error)?;
+        let bytes = message.tls_serialize_detached().map_err(mls_error)?;
+        let packet = self.packet(v1::packet::Body::MlsMessage(bytes));
+        self.transmit(Channel::Conversation, class, packet)
+    }
+}

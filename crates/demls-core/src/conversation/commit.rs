@@ -1,0 +1,369 @@
+//! The commit round: after the freeze window the steward turns approved proposals into one MLS
+//! commit (+ welcome); every member validates a commit against its own finalized proposals
+//! before applying it ("Single steward" steps 6–8, "Commit validation service").
+
+use std::time::Instant;
+
+use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest};
+use demls_wire::v1;
+use openmls::prelude::{KeyPackage, LeafNodeIndex, StagedCommit};
+use openmls_traits::OpenMlsProvider;
+use prost::Message;
+use tls_codec::Serialize as _;
+
+use super::{
+    mls_error, roster_of, Conversation, Phase, KEY_PACKAGE_BUFFER_EPOCHS, MAX_PENDING_COMMITS,
+};
+use crate::error::Error;
+use crate::event::Event;
+use crate::governance::{self, ParsedAction};
+use crate::timers::TimerKind;
+use crate::transmit::{Channel, TrafficClass};
+
+impl Conversation {
+    /// Moves voting-machine events into the conversation: opened proposals arm automatic
+    /// votes, YES decisions join the approved set and start the steward's freeze window.
+    pub(super) fn drain_voting(&mut self, now: Instant) {
+        while let Some(e) = self.voting.as_mut().and_then(|v| v.poll_event()) {
+            match e {
+                demls_consensus::Event::ProposalOpened {
+                    proposal, creator, ..
+                } => {
+                    let Some(action) = self.actions.get(&proposal) else {
+                        continue;
+                    };
+                    self.events.push_back(Event::ProposalOpened {
+                        proposal,
+                        action: action.public(),
+                        creator: creator.clone(),
+                    });
+                    if creator == self.me {
+                        continue;
+                    }
+                    // "Self-Removal": a leave whose creator is its target is voted YES at once.
+                    let self_leave =
+                        matches!(action, ParsedAction::Leave { member } if *member == creator);
+                    if self_leave {
+                        let _ = self.cast_vote(now, proposal, demls_consensus::Choice::Yes);
+                    } else if let Some(auto) = self.config.auto_vote {
+                        self.timers
+                            .set(TimerKind::AutoVote(proposal), now + auto.after);
+                    }
+                }
+                demls_consensus::Event::Decided { proposal, decision } => {
+                    self.timers.stop(TimerKind::AutoVote(proposal));
+                    let Some(action) = self.actions.get(&proposal) else {
+                        continue;
+                    };
+                    self.events.push_back(Event::ProposalDecided {
+                        proposal,
+                        action: action.public(),
+                        decision,
+                    });
+                    if decision.outcome == Outcome::Yes {
+                        self.approved.insert(proposal);
+                        if self.is_steward() && !self.timers.is_set(TimerKind::FreezeWindow) {
+                            self.timers
+                                .set(TimerKind::FreezeWindow, now + self.config.freeze_window);
+                        }
+                    }
+                }
+                demls_consensus::Event::Equivocation(e) => {
+                    self.events.push_back(Event::Equivocation(e));
+                }
+                demls_consensus::Event::Abandoned { .. } => {}
+            }
+        }
+    }
+
+    /// The approved proposals one commit applies: ascending by digest, every add up to the
+    /// batch cap, and at most one removal (openmls orders several member removals through a
+    /// hash map, so one per commit keeps commits deterministic). A steward never commits its
+    /// own removal ("Self-Removal").
+    fn commit_batch(&self) -> Vec<ProposalDigest> {
+        let mut batch = Vec::new();
+        let mut removal = false;
+        for d in &self.approved {
+            if batch.len() >= self.config.max_commit_batch {
+                break;
+            }
+            let action = &self.actions[d];
+            if action.is_removal() {
+                if removal || *action.member() == self.me {
+                    continue;
+                }
+                removal = true;
+            }
+            batch.push(*d);
+        }
+        batch
+    }
+
+    /// The steward's commit at the end of the freeze window.
+    pub(super) fn commit_approved(&mut self, now: Instant) {
+        if self.phase != Phase::Member || !self.is_steward() {
+            return;
+        }
+        let batch = self.commit_batch();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.try_commit(now, &batch) {
+            tracing::error!(error = %e, "steward failed to build its commit");
+        }
+    }
+
+    fn try_commit(&mut self, now: Instant, batch: &[ProposalDigest]) -> Result<(), Error> {
+        // The evidence first: members that missed votes can justify the commit from it.
+        for d in batch {
+            let bundle = self
+                .voting
+                .as_ref()
+                .and_then(|v| v.bundle(d))
+                .expect("approved proposals are known");
+            self.send_app(
+                v1::app_content::Body::Voting(bundle.encode()),
+                TrafficClass::Governance,
+            )?;
+        }
+        let (adds, removals, added, removed) = self.changes_of(batch)?;
+        let authority = v1::CommitAuthority {
+            proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
+        };
+        self.provider.prepare_operation();
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group.set_aad(authority.encode_to_vec());
+        let bundle = group
+            .commit_builder()
+            .propose_adds(adds)
+            .propose_removals(removals)
+            .load_psks(self.provider.storage())
+            .map_err(mls_error)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(mls_error)?
+            .stage_commit(&self.provider)
+            .map_err(mls_error)?;
+        let (commit, welcome, _) = bundle.into_messages();
+        let commit = commit.tls_serialize_detached().map_err(mls_error)?;
+        let packet = self.packet(v1::packet::Body::MlsMessage(commit));
+        self.transmit(Channel::Conversation, TrafficClass::Handshake, packet)?;
+        if let Some(welcome) = welcome {
+            let welcome = welcome.tls_serialize_detached().map_err(mls_error)?;
+            let packet = self.packet(v1::packet::Body::Welcome(v1::WelcomeMessage { welcome }));
+            self.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
+        }
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group
+            .merge_pending_commit(&self.provider)
+            .map_err(mls_error)?;
+        self.on_epoch_change(now, added, removed);
+        Ok(())
+    }
+
+    /// The MLS changes a batch of approved proposals makes: key packages to add, leaves to
+    /// remove, and the member ids of both.
+    #[allow(clippy::type_complexity)]
+    fn changes_of(
+        &self,
+        batch: &[ProposalDigest],
+    ) -> Result<
+        (
+            Vec<KeyPackage>,
+            Vec<LeafNodeIndex>,
+            Vec<MemberId>,
+            Vec<MemberId>,
+        ),
+        Error,
+    > {
+        let (mut adds, mut removals, mut added, mut removed) = (vec![], vec![], vec![], vec![]);
+        for d in batch {
+            match &self.actions[d] {
+                ParsedAction::Add {
+                    member,
+                    key_package,
+                } => {
+                    adds.push((**key_package).clone());
+                    added.push(member.clone());
+                }
+                ParsedAction::Remove { member } | ParsedAction::Leave { member } => {
+                    removals.push(self.leaf_of(member)?);
+                    removed.push(member.clone());
+                }
+            }
+        }
+        Ok((adds, removals, added, removed))
+    }
+
+    fn leaf_of(&self, member: &MemberId) -> Result<LeafNodeIndex, Error> {
+        let group = self.group()?;
+        group
+            .members()
+            .find(|m| {
+                governance::member_of_credential(&m.credential)
+                    .ok()
+                    .as_ref()
+                    == Some(member)
+            })
+            .map(|m| m.index)
+            .ok_or_else(|| Error::UnknownMember(member.clone()))
+    }
+
+    /// A commit received from the conversation channel ("Commit validation service").
+    pub(super) fn on_commit(
+        &mut self,
+        now: Instant,
+        sender: MemberId,
+        aad: &[u8],
+        staged: StagedCommit,
+        raw: Vec<u8>,
+    ) -> Result<(), Error> {
+        if !self.stewards.contains(&sender) {
+            return Err(Error::NotFromSteward(sender));
+        }
+        let authority = demls_wire::decode_commit_authority(aad, &self.limits)?;
+        let batch: Vec<ProposalDigest> = authority
+            .proposal_digests
+            .iter()
+            .map(|d| ProposalDigest(d.as_slice().try_into().expect("checked by the wire")))
+            .collect();
+        if batch.iter().any(|d| !self.approved.contains(d)) {
+            // Not justified here (yet): keep it until the proposals are finalized locally.
+            if self.pending_commits.contains(&raw) {
+                return Ok(());
+            }
+            if self.pending_commits.len() >= MAX_PENDING_COMMITS {
+                return Err(Error::CommitMismatch(
+                    "references proposals not finalized here",
+                ));
+            }
+            self.pending_commits.push(raw);
+            return Ok(());
+        }
+        let (adds, removals, added, removed) = self.changes_of(&batch)?;
+        let kp_bytes = |kp: &KeyPackage| kp.tls_serialize_detached().unwrap_or_default();
+        let mut expected_adds: Vec<Vec<u8>> = adds.iter().map(kp_bytes).collect();
+        let mut actual_adds: Vec<Vec<u8>> = staged
+            .add_proposals()
+            .map(|p| kp_bytes(p.add_proposal().key_package()))
+            .collect();
+        expected_adds.sort();
+        actual_adds.sort();
+        let mut expected_removals: Vec<u32> = removals.iter().map(|l| l.u32()).collect();
+        let mut actual_removals: Vec<u32> = staged
+            .remove_proposals()
+            .map(|p| p.remove_proposal().removed().u32())
+            .collect();
+        expected_removals.sort_unstable();
+        actual_removals.sort_unstable();
+        if expected_adds != actual_adds {
+            return Err(Error::CommitMismatch(
+                "added members differ from the proposals",
+            ));
+        }
+        if expected_removals != actual_removals {
+            return Err(Error::CommitMismatch(
+                "removed members differ from the proposals",
+            ));
+        }
+        if staged.queued_proposals().count() != adds.len() + removals.len() {
+            return Err(Error::CommitMismatch("commit carries unvoted proposals"));
+        }
+        let self_removed = staged.self_removed();
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group
+            .merge_staged_commit(&self.provider, staged)
+            .map_err(mls_error)?;
+        if self_removed {
+            self.close();
+            return Ok(());
+        }
+        self.on_epoch_change(now, added, removed);
+        Ok(())
+    }
+
+    /// Re-examines commits that were waiting for their proposals to be finalized here.
+    pub(super) fn retry_pending_commits(&mut self, now: Instant) {
+        if self.pending_commits.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending_commits);
+        for raw in pending {
+            if self.phase != Phase::Member {
+                break;
+            }
+            // A still-unjustified commit goes back into the pending list.
+            if let Err(e) = self.on_mls_message(now, raw) {
+                tracing::warn!(error = %e, "pending commit refused");
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.phase = Phase::Closed;
+        self.voting = None;
+        self.actions.clear();
+        self.approved.clear();
+        self.pending_commits.clear();
+        self.future.clear();
+        self.timers = Default::default();
+        self.events.push_back(Event::Closed);
+    }
+
+    /// After a commit was merged: new roster and voting epoch, cleared proposal state, key
+    /// package buffer maintenance, buffered messages of the new epoch replayed.
+    fn on_epoch_change(&mut self, now: Instant, added: Vec<MemberId>, removed: Vec<MemberId>) {
+        let group = self.group.as_ref().expect("merged into a group");
+        let epoch = Epoch(group.epoch().as_u64());
+        match roster_of(group) {
+            Ok(roster) => {
+                if let Some(v) = self.voting.as_mut() {
+                    v.advance_epoch(epoch, roster)
+                        .expect("MLS epochs only move forward");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "roster of the new epoch is invalid"),
+        }
+        self.drain_voting(now);
+        self.actions.clear();
+        self.approved.clear();
+        self.pending_commits.clear();
+        self.timers.stop(TimerKind::FreezeWindow);
+        self.timers.retain(|k| !matches!(k, TimerKind::AutoVote(_)));
+        for m in &added {
+            self.key_packages.remove(m);
+        }
+        self.key_packages
+            .retain(|_, kp| epoch.0 < kp.seen_at_epoch + KEY_PACKAGE_BUFFER_EPOCHS);
+        self.events.push_back(Event::EpochChanged {
+            epoch,
+            added,
+            removed,
+        });
+        self.replay_buffered(now);
+        if self.is_steward() {
+            // Approved adds that did not fit the last commit, and key packages seen meanwhile.
+            let waiting: Vec<MemberId> = self.key_packages.keys().cloned().collect();
+            for member in waiting {
+                self.propose_buffered_add(now, &member);
+            }
+        }
+    }
+}
+
+/// Negative-test builders (feature `test-utils`): produce what an honest member never would.
+#[cfg(feature = "test-utils")]
+impl Conversation {
+    /// Commits the approved proposals now, as if this member were the steward. Honest
+    /// members reject the result unless this member really is a steward.
+    #[doc(hidden)]
+    pub fn test_commit_unchecked(&mut self, now: Instant) -> Result<(), Error> {
+        let now = self.clock.advance(now);
+        let batch = self.commit_batch();
+        self.try_commit(now, &batch)
+    }
+}

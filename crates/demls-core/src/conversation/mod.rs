@@ -1,0 +1,603 @@
+//! [`Conversation`]: one member's view of one de-MLS group.
+
+mod commands;
+mod commit;
+mod inbound;
+mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
+
+use demls_consensus::{
+    Config as VotingConfig, ConversationId, Epoch, MemberId, ProposalDigest, Roster, Voter,
+    VotingMachine,
+};
+use demls_wire::{v1, Limits};
+use openmls::prelude::{
+    BasicCredential, Capabilities, Ciphersuite, CredentialWithKey, Extension, ExtensionType,
+    Extensions, GroupId, KeyPackage, Lifetime, MlsGroup, UnknownExtension,
+    PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
+};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::random::OpenMlsRand;
+use openmls_traits::types::SignatureScheme;
+use openmls_traits::OpenMlsProvider;
+use prost::Message;
+use sha2::{Digest as _, Sha256};
+
+use crate::clock::Clock;
+use crate::config::ConversationConfig;
+use crate::error::Error;
+use crate::event::Event;
+use crate::fragment::{self, Reassembler};
+use crate::governance::{self, ParsedAction};
+use crate::mls::DemlsProvider;
+use crate::timers::{TimerKind, Timers};
+use crate::transmit::{Channel, TrafficClass, Transmit};
+
+/// The MLS ciphersuite of every demls group: X25519, AES-128-GCM, SHA-256, Ed25519.
+pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+/// Private-use GroupContext extension type carrying [`v1::GroupParams`].
+pub const GROUP_PARAMS_EXTENSION: u16 = 0xF0D1;
+/// Key packages seen on the welcome channel are kept this many epochs ("Buffering
+/// KeyPackages").
+const KEY_PACKAGE_BUFFER_EPOCHS: u64 = 3;
+/// Commits that cannot be justified yet (their proposals are not finalized here) wait here.
+const MAX_PENDING_COMMITS: usize = 4;
+
+/// Where the member is in the conversation's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Published a key package; waiting for a welcome.
+    PendingJoin,
+    /// A member of the group.
+    Member,
+    /// No longer a member (left, removed, or the join expired).
+    Closed,
+}
+
+/// A key package seen on the welcome channel.
+#[derive(Debug, Clone)]
+struct BufferedKeyPackage {
+    key_package: KeyPackage,
+    seen_at_epoch: u64,
+}
+
+/// One member's view of one de-MLS conversation: a pure, deterministic, caller-polled state
+/// machine (sans-IO) over openmls and the [`VotingMachine`].
+///
+/// It owns no clock, thread, lock, socket or entropy source. Same seed and same inputs give
+/// byte-identical transmits, events and state digests.
+///
+/// # Inputs (each takes `now: Instant`, the host's monotonic clock)
+/// * [`handle_packet`](Self::handle_packet) — a packet received on the welcome or
+///   conversation channel.
+/// * [`tick_deadlines`](Self::tick_deadlines) — fires every deadline that is due: automatic
+///   votes, voting deadlines, the freeze window, pending-join expiry, reassembly expiry.
+///   Harmless when nothing is due.
+///
+/// # Commands
+/// [`propose_add`](Self::propose_add), [`propose_remove`](Self::propose_remove),
+/// [`vote`](Self::vote), [`send_message`](Self::send_message), [`leave`](Self::leave).
+///
+/// # Outputs — drain after **every** input and command, in this order
+/// 1. [`poll_transmit`](Self::poll_transmit) until `None`: packets to publish, each with its
+///    [`Channel`] and [`TrafficClass`], each at most the configured packet size;
+/// 2. [`poll_event`](Self::poll_event) until `None`: what happened, in causal order;
+/// 3. [`next_deadline`](Self::next_deadline): sleep until then (or the next packet), then call
+///    [`tick_deadlines`](Self::tick_deadlines). It is `<= now` when work is already due.
+///
+/// # Getters
+/// [`epoch`](Self::epoch), [`roster`](Self::roster), [`phase`](Self::phase),
+/// [`stewards`](Self::stewards), [`epoch_authenticator`](Self::epoch_authenticator),
+/// [`state_digest`](Self::state_digest).
+///
+/// # Time
+/// `now` is the host's `Instant`. Protocol timestamps (signed into proposals and votes,
+/// key-package lifetimes) are derived: the Unix time given at construction plus the time
+/// elapsed since the construction `Instant`. `now` never goes backwards: an earlier value is
+/// clamped to the latest seen.
+///
+/// # Randomness
+/// Every random draw (signature and HPKE keys, HPKE encryption, ids) comes from streams derived
+/// from the construction seed, into which [`mix_entropy`](Self::mix_entropy) mixes fresh
+/// entropy supplied by the host. Treat the seed, the entropy and snapshots as secrets.
+///
+/// # Bad input
+/// A malformed, forged, replayed, stale, foreign or unauthorized packet returns a typed
+/// [`Error`], never panics, and leaves [`state_digest`](Self::state_digest) unchanged.
+pub struct Conversation {
+    id: ConversationId,
+    config: ConversationConfig,
+    limits: Limits,
+    clock: Clock,
+    provider: DemlsProvider,
+    me: MemberId,
+    signer: SignatureKeyPair,
+    phase: Phase,
+    group: Option<MlsGroup>,
+    voting: Option<VotingMachine>,
+    stewards: Vec<MemberId>,
+    /// Actions of the proposals known this epoch.
+    actions: BTreeMap<ProposalDigest, ParsedAction>,
+    /// Finalized YES proposals not yet committed.
+    approved: BTreeSet<ProposalDigest>,
+    key_packages: BTreeMap<MemberId, BufferedKeyPackage>,
+    /// MLS messages for a future epoch, in arrival order.
+    future: VecDeque<(u64, Vec<u8>)>,
+    /// Commits whose proposals are not (yet) finalized here.
+    pending_commits: Vec<Vec<u8>>,
+    reassembly: Reassembler,
+    timers: Timers,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material: identity, phase and epoch only.
+        f.debug_struct("Conversation")
+            .field("id", &self.id)
+            .field("me", &self.me)
+            .field("phase", &self.phase)
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conversation {
+    /// Creates a new conversation with this member as its sole member and steward, at epoch 0
+    /// ("Single steward", step 1).
+    ///
+    /// `seed` is the secret from which every random draw derives; `now` and `unix_ms` anchor
+    /// derived time (the Unix time in milliseconds at `now`).
+    pub fn create(
+        config: ConversationConfig,
+        id: ConversationId,
+        me: MemberId,
+        seed: [u8; 32],
+        now: Instant,
+        unix_ms: u64,
+    ) -> Result<Self, Error> {
+        let mut c = Self::new(config, id, me, seed, now, unix_ms);
+        c.provider.prepare_operation();
+        let params = v1::GroupParams {
+            stewards: vec![c.me.as_bytes().to_vec()],
+        };
+        let extensions = Extensions::single(Extension::Unknown(
+            GROUP_PARAMS_EXTENSION,
+            UnknownExtension(params.encode_to_vec()),
+        ))
+        .map_err(mls_error)?;
+        let group = MlsGroup::builder()
+            .with_group_id(GroupId::from_slice(c.id.as_bytes()))
+            .ciphersuite(CIPHERSUITE)
+            .with_wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .with_capabilities(capabilities())
+            .with_group_context_extensions(extensions)
+            .lifetime(c.lifetime())
+            .build(&c.provider, &c.signer, c.credential())
+            .map_err(mls_error)?;
+        c.install_group(group)?;
+        Ok(c)
+    }
+
+    /// Starts joining conversation `id`: publishes this member's key package on the welcome
+    /// channel ("Single steward", step 3) and waits for a welcome until the pending-join
+    /// expiry.
+    pub fn join(
+        config: ConversationConfig,
+        id: ConversationId,
+        me: MemberId,
+        seed: [u8; 32],
+        now: Instant,
+        unix_ms: u64,
+    ) -> Result<Self, Error> {
+        let mut c = Self::new(config, id, me, seed, now, unix_ms);
+        c.phase = Phase::PendingJoin;
+        c.provider.prepare_operation();
+        let bundle = KeyPackage::builder()
+            .key_package_lifetime(c.lifetime())
+            .leaf_node_capabilities(capabilities())
+            .build(CIPHERSUITE, &c.provider, &c.signer, c.credential())
+            .map_err(mls_error)?;
+        let packet = v1::Packet {
+            conversation_id: c.id.as_bytes().to_vec(),
+            body: Some(v1::packet::Body::KeyPackage(v1::KeyPackageAnnouncement {
+                key_package: governance::key_package_bytes(bundle.key_package()),
+            })),
+        };
+        c.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
+        c.timers.set(
+            TimerKind::PendingJoinExpiry,
+            now + c.config.pending_join_expiry,
+        );
+        Ok(c)
+    }
+
+    fn new(
+        config: ConversationConfig,
+        id: ConversationId,
+        me: MemberId,
+        seed: [u8; 32],
+        now: Instant,
+        unix_ms: u64,
+    ) -> Self {
+        let mut provider = DemlsProvider::new(seed);
+        let signer = provider.generate_signature_keypair();
+        Self::new_restored(config, id, me, signer, provider, Clock::new(now, unix_ms))
+    }
+
+    fn new_restored(
+        config: ConversationConfig,
+        id: ConversationId,
+        me: MemberId,
+        signer: SignatureKeyPair,
+        provider: DemlsProvider,
+        clock: Clock,
+    ) -> Self {
+        let limits = Limits {
+            max_message_len: config.max_payload_len,
+            ..Limits::default()
+        };
+        Self {
+            id,
+            config,
+            limits,
+            clock,
+            provider,
+            me,
+            signer,
+            phase: Phase::Member,
+            group: None,
+            voting: None,
+            stewards: Vec::new(),
+            actions: BTreeMap::new(),
+            approved: BTreeSet::new(),
+            key_packages: BTreeMap::new(),
+            future: VecDeque::new(),
+            pending_commits: Vec::new(),
+            reassembly: Reassembler::default(),
+            timers: Timers::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Mixes fresh entropy from the host into the randomness streams. Call it with OS
+    /// entropy in production (e.g. before each command); the simulator feeds seeded bytes.
+    pub fn mix_entropy(&mut self, entropy: &[u8]) {
+        self.provider.mix_entropy(entropy);
+    }
+
+    // ----- getters -----
+
+    /// The conversation id.
+    pub fn id(&self) -> &ConversationId {
+        &self.id
+    }
+
+    /// This member's id.
+    pub fn member_id(&self) -> &MemberId {
+        &self.me
+    }
+
+    /// Lifecycle phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The current MLS epoch, once a member.
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.group.as_ref().map(|g| Epoch(g.epoch().as_u64()))
+    }
+
+    /// Member ids of the group, sorted.
+    pub fn roster(&self) -> Vec<MemberId> {
+        self.voting
+            .as_ref()
+            .map(|v| v.roster().voters().iter().map(|v| v.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The steward list of the current epoch.
+    pub fn stewards(&self) -> &[MemberId] {
+        &self.stewards
+    }
+
+    /// The MLS epoch authenticator: equal at all members of the same epoch.
+    pub fn epoch_authenticator(&self) -> Option<Vec<u8>> {
+        self.group
+            .as_ref()
+            .map(|g| g.epoch_authenticator().as_slice().to_vec())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConversationConfig {
+        &self.config
+    }
+
+    /// Proposals finalized YES and not yet committed, ascending by digest.
+    pub fn approved_proposals(&self) -> Vec<ProposalDigest> {
+        self.approved.iter().copied().collect()
+    }
+
+    /// SHA-256 over the protocol state in canonical order: phase, epoch, epoch authenticator,
+    /// stewards, voting state, known and approved proposals, buffered key packages, future-epoch
+    /// and pending-commit buffers, fragment reassemblies, timers, and undrained outputs. MLS
+    /// secret-tree ratchet positions are not included (openmls keeps them internally).
+    pub fn state_digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"demls/v1/conversation-state");
+        h.update(self.id.as_bytes());
+        h.update([self.phase as u8]);
+        if let Some(e) = self.epoch() {
+            h.update(e.0.to_be_bytes());
+        }
+        if let Some(a) = self.epoch_authenticator() {
+            h.update(a);
+        }
+        for s in &self.stewards {
+            lp(&mut h, s.as_bytes());
+        }
+        if let Some(v) = &self.voting {
+            h.update(v.state_digest());
+        }
+        for (d, a) in &self.actions {
+            h.update(d.0);
+            lp(&mut h, a.member().as_bytes());
+        }
+        for d in &self.approved {
+            h.update(d.0);
+        }
+        for (m, kp) in &self.key_packages {
+            lp(&mut h, m.as_bytes());
+            h.update(kp.seen_at_epoch.to_be_bytes());
+        }
+        for (e, bytes) in &self.future {
+            h.update(e.to_be_bytes());
+            h.update(Sha256::digest(bytes));
+        }
+        for bytes in &self.pending_commits {
+            h.update(Sha256::digest(bytes));
+        }
+        h.update((self.reassembly.len() as u64).to_be_bytes());
+        for (at, kind) in self.timers.iter() {
+            h.update(self.clock.unix_ms(*at).0.to_be_bytes());
+            lp(&mut h, format!("{kind:?}").as_bytes());
+        }
+        for t in &self.transmits {
+            h.update([t.channel as u8, t.class as u8]);
+            h.update(Sha256::digest(&t.payload));
+        }
+        for e in &self.events {
+            lp(&mut h, format!("{e:?}").as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// Approximate bytes this conversation holds: its serialized MLS and randomness state
+    /// plus its buffered key packages and messages (the voting machine's bounded state, at most
+    /// `max_proposals_per_epoch` proposals, is not counted).
+    pub fn memory_bytes(&self) -> usize {
+        use tls_codec::Size as _;
+        self.provider.snapshot().len()
+            + self
+                .key_packages
+                .values()
+                .map(|k| k.key_package.tls_serialized_len())
+                .sum::<usize>()
+            + self.future.iter().map(|(_, b)| b.len()).sum::<usize>()
+            + self.pending_commits.iter().map(Vec::len).sum::<usize>()
+    }
+
+    // ----- outputs -----
+
+    /// The next packet to publish.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`tick_deadlines`](Self::tick_deadlines) must be called next.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timer = self.timers.next().map(|(at, _)| at);
+        let voting = self
+            .voting
+            .as_ref()
+            .and_then(|v| v.next_deadline())
+            .map(|t| self.clock.instant_of(t));
+        [timer, voting].into_iter().flatten().min()
+    }
+
+    /// Fires every deadline that is due at `now`. Harmless when nothing is due.
+    pub fn tick_deadlines(&mut self, now: Instant) {
+        let now = self.clock.advance(now);
+        while let Some(kind) = self.timers.pop_due(now) {
+            self.on_timer(kind, now);
+        }
+        let unix = self.clock.unix_ms(now);
+        if let Some(v) = self.voting.as_mut() {
+            v.tick_deadlines(unix);
+        }
+        self.drain_voting(now);
+        // Decisions may have justified waiting commits, or armed the freeze window at `now`.
+        self.retry_pending_commits(now);
+        while let Some(kind) = self.timers.pop_due(now) {
+            self.on_timer(kind, now);
+        }
+    }
+
+    fn on_timer(&mut self, kind: TimerKind, now: Instant) {
+        match kind {
+            TimerKind::VotingDeadline => {}
+            TimerKind::AutoVote(proposal) => {
+                if let Some(auto) = self.config.auto_vote {
+                    // The proposal may have been decided meanwhile: nothing to do then.
+                    let _ = self.cast_vote(now, proposal, auto.choice);
+                }
+            }
+            TimerKind::FreezeWindow => self.commit_approved(now),
+            TimerKind::PendingJoinExpiry => {
+                if self.phase == Phase::PendingJoin {
+                    self.phase = Phase::Closed;
+                    self.events.push_back(Event::JoinExpired);
+                }
+            }
+            TimerKind::ReassemblyExpiry => {
+                if let Some(cutoff) = now.checked_sub(self.config.reassembly_expiry) {
+                    self.reassembly.expire(cutoff);
+                }
+                self.arm_reassembly_expiry();
+            }
+        }
+    }
+
+    fn arm_reassembly_expiry(&mut self) {
+        match self.reassembly.oldest() {
+            Some(t) => self.timers.set(
+                TimerKind::ReassemblyExpiry,
+                t + self.config.reassembly_expiry,
+            ),
+            None => self.timers.stop(TimerKind::ReassemblyExpiry),
+        }
+    }
+
+    // ----- shared internals -----
+
+    fn credential(&self) -> CredentialWithKey {
+        CredentialWithKey {
+            credential: BasicCredential::new(self.me.as_bytes().to_vec()).into(),
+            signature_key: self.signer.public().into(),
+        }
+    }
+
+    /// Key-package and leaf lifetime: from one hour before derived now, for the configured
+    /// lifetime (derived time, never the wall clock).
+    fn lifetime(&self) -> Lifetime {
+        let now = self.clock.unix_ms(self.clock.now()).0 / 1000;
+        Lifetime::init(
+            now.saturating_sub(3600),
+            now.saturating_add(self.config.key_package_lifetime.as_secs()),
+        )
+    }
+
+    fn group(&self) -> Result<&MlsGroup, Error> {
+        match self.phase {
+            Phase::Closed => Err(Error::Closed),
+            _ => self.group.as_ref().ok_or(Error::NotAMember),
+        }
+    }
+
+    /// Installs a group (created or joined): roster, voting machine, stewards.
+    fn install_group(&mut self, group: MlsGroup) -> Result<(), Error> {
+        let params = group
+            .extensions()
+            .unknown(GROUP_PARAMS_EXTENSION)
+            .ok_or(Error::Mls("group has no de-MLS parameters".into()))?;
+        let params = demls_wire::decode_group_params(&params.0, &self.limits)?;
+        let stewards = params
+            .stewards
+            .into_iter()
+            .map(|s| MemberId::new(s).map_err(|_| Error::Mls("invalid steward id".into())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let roster = roster_of(&group)?;
+        let epoch = Epoch(group.epoch().as_u64());
+        let voting_config = VotingConfig {
+            max_clock_skew_ms: self.config.max_clock_skew.as_millis() as u64,
+            max_voting_duration_ms: (self.config.voting_duration.as_millis() as u64).max(1) * 4,
+            ..VotingConfig::new(self.id.clone(), self.me.clone())
+        };
+        self.voting = Some(VotingMachine::new(voting_config, epoch, roster));
+        self.group = Some(group);
+        self.stewards = stewards;
+        self.phase = Phase::Member;
+        Ok(())
+    }
+
+    fn is_steward(&self) -> bool {
+        self.stewards.first() == Some(&self.me)
+    }
+
+    /// Draws a fresh 16-byte id from the randomness streams.
+    fn fresh_id(&mut self) -> [u8; 16] {
+        self.provider
+            .rand()
+            .random_array::<16>()
+            .expect("the deterministic stream never fails")
+    }
+
+    /// Queues `packet` for publication, fragmenting it when it exceeds the packet limit.
+    fn transmit(
+        &mut self,
+        channel: Channel,
+        class: TrafficClass,
+        packet: v1::Packet,
+    ) -> Result<(), Error> {
+        let bytes = packet.encode_to_vec();
+        let message_id = if bytes.len() > self.config.max_packet_len {
+            self.fresh_id()
+        } else {
+            [0; 16]
+        };
+        let pieces = fragment::split(
+            self.id.as_bytes(),
+            bytes,
+            self.config.max_packet_len,
+            self.config.max_payload_len,
+            message_id,
+        )?;
+        self.transmits
+            .extend(pieces.into_iter().map(|payload| Transmit {
+                channel,
+                class,
+                payload,
+            }));
+        Ok(())
+    }
+
+    fn packet(&self, body: v1::packet::Body) -> v1::Packet {
+        v1::Packet {
+            conversation_id: self.id.as_bytes().to_vec(),
+            body: Some(body),
+        }
+    }
+}
+
+/// The capabilities every demls leaf advertises: the group parameters extension.
+fn capabilities() -> Capabilities {
+    Capabilities::builder()
+        .extensions(vec![ExtensionType::Unknown(GROUP_PARAMS_EXTENSION)])
+        .build()
+}
+
+/// The voter set of the group's current epoch.
+fn roster_of(group: &MlsGroup) -> Result<Roster, Error> {
+    let voters = group
+        .members()
+        .map(|m| {
+            Ok(Voter {
+                id: governance::member_of_credential(&m.credential)?,
+                signature_key: m.signature_key,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Roster::new(SignatureScheme::ED25519, voters).map_err(|e| Error::Mls(e.to_string()))
+}
+
+fn mls_error(e: impl std::fmt::Display) -> Error {
+    Error::Mls(e.to_string())
+}
+
+fn lp(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u32).to_be_bytes());
+    h.update(bytes);
+}

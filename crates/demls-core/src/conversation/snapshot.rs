@@ -1,0 +1,294 @@
+//! Persistence: [`Conversation::snapshot`] → versioned bytes; [`Conversation::restore`] resumes.
+//! Restoring at any point and continuing produces exactly what the uninterrupted run produces
+//! (BRIEF §3 "Persistence"). Snapshots hold key material and randomness state: treat them as
+//! secrets.
+//!
+//! Format v1 (`DCS` + version 1): identity, configuration, clock, phase, signature key, the MLS
+//! provider's snapshot (storage, randomness), the voting machine's snapshot, and the
+//! conversation's own buffers and timers. Integers are big-endian; variable-length fields are
+//! u32-length-prefixed; times are nanoseconds since the conversation's clock origin.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use demls_consensus::{Choice, ConversationId, TiePolicy, VotingMachine};
+use openmls::prelude::{GroupId, MlsGroup};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::OpenMlsProvider;
+
+use super::{roster_of, BufferedKeyPackage, Conversation, Phase};
+use crate::clock::Clock;
+use crate::codec::{bad, Reader, Writer};
+use crate::config::{AutoVote, ConversationConfig};
+use crate::error::Error;
+use crate::fragment::Reassembler;
+use crate::governance;
+use crate::mls::DemlsProvider;
+use crate::timers::{TimerKind, Timers};
+
+const MAGIC: &[u8; 4] = b"DCS\x01";
+
+fn write_config(w: &mut Writer, c: &ConversationConfig) {
+    w.duration(c.voting_duration);
+    w.duration(c.freeze_window);
+    match c.auto_vote {
+        None => w.u8(0),
+        Some(a) => {
+            w.u8(1);
+            w.duration(a.after);
+            w.u8(u8::from(a.choice.is_yes()));
+        }
+    }
+    w.u8(u8::from(c.silent_counts_as_yes));
+    w.u8(u8::from(c.tie_policy == TiePolicy::Retry));
+    w.duration(c.pending_join_expiry);
+    for v in [
+        c.max_packet_len,
+        c.max_payload_len,
+        c.max_reassemblies,
+        c.max_commit_batch,
+        c.max_buffered_messages,
+    ] {
+        w.u64(v as u64);
+    }
+    w.duration(c.reassembly_expiry);
+    w.duration(c.key_package_lifetime);
+    w.duration(c.max_clock_skew);
+}
+
+fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
+    let voting_duration = r.duration()?;
+    let freeze_window = r.duration()?;
+    let auto_vote = match r.u8()? {
+        0 => None,
+        1 => Some(AutoVote {
+            after: r.duration()?,
+            choice: if r.bool()? { Choice::Yes } else { Choice::No },
+        }),
+        _ => return Err(bad("invalid auto-vote")),
+    };
+    let silent_counts_as_yes = r.bool()?;
+    let tie_policy = if r.bool()? {
+        TiePolicy::Retry
+    } else {
+        TiePolicy::Reject
+    };
+    let pending_join_expiry = r.duration()?;
+    let mut sizes = [0usize; 5];
+    for s in &mut sizes {
+        *s = usize::try_from(r.u64()?).map_err(|_| bad("size out of range"))?;
+    }
+    Ok(ConversationConfig {
+        voting_duration,
+        freeze_window,
+        auto_vote,
+        silent_counts_as_yes,
+        tie_policy,
+        pending_join_expiry,
+        max_packet_len: sizes[0],
+        max_payload_len: sizes[1],
+        max_reassemblies: sizes[2],
+        max_commit_batch: sizes[3],
+        max_buffered_messages: sizes[4],
+        reassembly_expiry: r.duration()?,
+        key_package_lifetime: r.duration()?,
+        max_clock_skew: r.duration()?,
+    })
+}
+
+fn write_timer(w: &mut Writer, kind: TimerKind) {
+    match kind {
+        TimerKind::VotingDeadline => w.u8(0),
+        TimerKind::AutoVote(d) => {
+            w.u8(1);
+            w.0.extend_from_slice(&d.0);
+        }
+        TimerKind::FreezeWindow => w.u8(2),
+        TimerKind::PendingJoinExpiry => w.u8(3),
+        TimerKind::ReassemblyExpiry => w.u8(4),
+    }
+}
+
+fn read_timer(r: &mut Reader<'_>) -> Result<TimerKind, Error> {
+    Ok(match r.u8()? {
+        0 => TimerKind::VotingDeadline,
+        1 => TimerKind::AutoVote(r.digest()?),
+        2 => TimerKind::FreezeWindow,
+        3 => TimerKind::PendingJoinExpiry,
+        4 => TimerKind::ReassemblyExpiry,
+        _ => return Err(bad("unknown timer kind")),
+    })
+}
+
+impl Conversation {
+    /// Serializes the conversation. Drain [`poll_transmit`](Self::poll_transmit) and
+    /// [`poll_event`](Self::poll_event) first; undrained outputs are refused rather than lost.
+    /// The bytes contain secrets (keys, randomness state).
+    pub fn snapshot(&self) -> Result<Vec<u8>, Error> {
+        if !self.transmits.is_empty() || !self.events.is_empty() {
+            return Err(bad("drain the outputs before taking a snapshot"));
+        }
+        let origin = self.clock.origin();
+        let since = |t: Instant| t.saturating_duration_since(origin);
+        let mut w = Writer(MAGIC.to_vec());
+        w.bytes(self.id.as_bytes());
+        w.bytes(self.me.as_bytes());
+        write_config(&mut w, &self.config);
+        w.u64(self.clock.start_unix_ms());
+        w.duration(since(self.clock.now()));
+        w.u8(self.phase as u8);
+        w.bytes(&serde_json::to_vec(&self.signer).map_err(|e| bad(&e.to_string()))?);
+        w.bytes(&self.provider.snapshot());
+        match &self.voting {
+            None => w.u8(0),
+            Some(v) => {
+                w.u8(1);
+                w.bytes(&v.snapshot().map_err(|e| bad(&e.to_string()))?);
+            }
+        }
+        w.u32(self.actions.len() as u32);
+        for (d, a) in &self.actions {
+            w.0.extend_from_slice(&d.0);
+            w.bytes(&governance::encode(a));
+        }
+        w.u32(self.approved.len() as u32);
+        for d in &self.approved {
+            w.0.extend_from_slice(&d.0);
+        }
+        w.u32(self.key_packages.len() as u32);
+        for (m, kp) in &self.key_packages {
+            w.bytes(m.as_bytes());
+            w.bytes(&governance::key_package_bytes(&kp.key_package));
+            w.u64(kp.seen_at_epoch);
+        }
+        w.u32(self.future.len() as u32);
+        for (e, b) in &self.future {
+            w.u64(*e);
+            w.bytes(b);
+        }
+        w.u32(self.pending_commits.len() as u32);
+        for b in &self.pending_commits {
+            w.bytes(b);
+        }
+        self.reassembly.write(&mut w, origin);
+        let timers: Vec<_> = self.timers.iter().copied().collect();
+        w.u32(timers.len() as u32);
+        for (at, kind) in timers {
+            write_timer(&mut w, kind);
+            w.duration(since(at));
+        }
+        Ok(w.0)
+    }
+
+    /// Resumes a conversation from [`snapshot`](Self::snapshot) bytes. `now` is the host's
+    /// current `Instant` and `unix_ms` the Unix time at `now` in milliseconds (as for
+    /// [`create`](Self::create)): `Instant`s do not survive a process, so derived time is
+    /// re-anchored on it. Timers keep their derived times; a `unix_ms` earlier than the
+    /// snapshot's latest time is clamped (time never goes backwards). Bad bytes give
+    /// [`Error::Snapshot`], never a panic.
+    pub fn restore(bytes: &[u8], now: Instant, unix_ms: u64) -> Result<Self, Error> {
+        let mut r = Reader(bytes);
+        if r.take(4)? != MAGIC {
+            return Err(bad("not a version-1 conversation snapshot"));
+        }
+        let id = ConversationId::new(r.bytes()?.to_vec()).map_err(|_| bad("invalid id"))?;
+        let me = r.member()?;
+        let config = read_config(&mut r)?;
+        let start_unix_ms = r.u64()?;
+        let latest = r.duration()?;
+        // The origin is where derived time was `start_unix_ms`; never later than `latest`
+        // allows (time does not go backwards across a restore).
+        let since_start = Duration::from_millis(unix_ms.saturating_sub(start_unix_ms)).max(latest);
+        let origin = now.checked_sub(since_start).ok_or(bad(
+            "the host's clock cannot represent the snapshot's origin",
+        ))?;
+        let mut clock = Clock::new(origin, start_unix_ms);
+        clock.advance(origin + latest);
+        let phase = match r.u8()? {
+            0 => Phase::PendingJoin,
+            1 => Phase::Member,
+            2 => Phase::Closed,
+            _ => return Err(bad("unknown phase")),
+        };
+        let signer: SignatureKeyPair =
+            serde_json::from_slice(r.bytes()?).map_err(|_| bad("invalid signature key"))?;
+        let provider = DemlsProvider::restore(r.bytes()?).map_err(|e| bad(&e.to_string()))?;
+        let mut c = Conversation::new_restored(config, id, me, signer, provider, clock);
+        c.phase = phase;
+        let voting = match r.u8()? {
+            0 => None,
+            1 => Some(r.bytes()?),
+            _ => return Err(bad("invalid voting flag")),
+        };
+        if let Some(group) =
+            MlsGroup::load(c.provider.storage(), &GroupId::from_slice(c.id.as_bytes()))
+                .map_err(|e| bad(&e.to_string()))?
+        {
+            if phase != Phase::PendingJoin {
+                c.install_group(group)?;
+                c.phase = phase;
+                if phase == Phase::Closed {
+                    c.voting = None; // a closed conversation votes no more
+                }
+            }
+        }
+        if let (Some(bytes), Some(group)) = (voting, c.group.as_ref()) {
+            let roster = roster_of(group)?;
+            let config = c
+                .voting
+                .as_ref()
+                .expect("installed with the group")
+                .config()
+                .clone();
+            c.voting = Some(
+                VotingMachine::restore(config, roster, bytes).map_err(|e| bad(&e.to_string()))?,
+            );
+        }
+        let mut actions = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let d = r.digest()?;
+            let payload = r.bytes()?;
+            let action = governance::decode(c.provider.crypto(), payload, &c.limits, None)?;
+            actions.insert(d, action);
+        }
+        c.actions = actions;
+        let mut approved = BTreeSet::new();
+        for _ in 0..r.u32()? {
+            approved.insert(r.digest()?);
+        }
+        c.approved = approved;
+        for _ in 0..r.u32()? {
+            let member = r.member()?;
+            let (_, key_package) =
+                governance::parse_key_package(c.provider.crypto(), r.bytes()?, None)?;
+            let seen_at_epoch = r.u64()?;
+            c.key_packages.insert(
+                member,
+                BufferedKeyPackage {
+                    key_package,
+                    seen_at_epoch,
+                },
+            );
+        }
+        let mut future = VecDeque::new();
+        for _ in 0..r.u32()? {
+            let e = r.u64()?;
+            future.push_back((e, r.bytes()?.to_vec()));
+        }
+        c.future = future;
+        for _ in 0..r.u32()? {
+            c.pending_commits.push(r.bytes()?.to_vec());
+        }
+        c.reassembly = Reassembler::read(&mut r, origin)?;
+        let mut timers = Timers::default();
+        for _ in 0..r.u32()? {
+            let kind = read_timer(&mut r)?;
+            timers.set(kind, origin + r.duration()?);
+        }
+        c.timers = timers;
+        if !r.0.is_empty() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(c)
+    }
+}

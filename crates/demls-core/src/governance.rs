@@ -1,0 +1,141 @@
+//! Governance actions: the payloads of commit proposals (add, remove, leave), their parsing
+//! and validation against the group ("Single steward", "Self-Removal").
+
+use demls_consensus::{MemberId, Timestamp};
+use demls_wire::{v1, Limits};
+use openmls::prelude::{
+    BasicCredential, KeyPackage, KeyPackageIn, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut,
+    ProtocolVersion,
+};
+use openmls_traits::crypto::OpenMlsCrypto;
+use prost::Message;
+use tls_codec::{Deserialize as _, Serialize as _};
+
+use crate::error::Error;
+use crate::event::Action;
+
+/// A parsed, validated governance action.
+#[derive(Debug, Clone)]
+pub(crate) enum ParsedAction {
+    /// Admit the owner of `key_package`.
+    Add {
+        member: MemberId,
+        key_package: Box<KeyPackage>,
+    },
+    /// Remove `member` (voted).
+    Remove { member: MemberId },
+    /// `member` leaves.
+    Leave { member: MemberId },
+}
+
+impl ParsedAction {
+    /// The member the action is about.
+    pub(crate) fn member(&self) -> &MemberId {
+        match self {
+            ParsedAction::Add { member, .. }
+            | ParsedAction::Remove { member }
+            | ParsedAction::Leave { member } => member,
+        }
+    }
+
+    /// The public form reported in events.
+    pub(crate) fn public(&self) -> Action {
+        match self {
+            ParsedAction::Add { member, .. } => Action::Add(member.clone()),
+            ParsedAction::Remove { member } => Action::Remove(member.clone()),
+            ParsedAction::Leave { member } => Action::Leave(member.clone()),
+        }
+    }
+
+    /// Whether the action removes someone from the group.
+    pub(crate) fn is_removal(&self) -> bool {
+        !matches!(self, ParsedAction::Add { .. })
+    }
+}
+
+/// The member id in a basic credential.
+pub(crate) fn member_of_credential(
+    credential: &openmls::prelude::Credential,
+) -> Result<MemberId, Error> {
+    let basic = BasicCredential::try_from(credential.clone())
+        .map_err(|_| Error::InvalidProposal("credential is not a basic credential"))?;
+    MemberId::new(basic.identity().to_vec())
+        .map_err(|_| Error::InvalidProposal("credential identity is not a valid member id"))
+}
+
+/// Serializes a key package as the MLS message carried on the wire.
+pub(crate) fn key_package_bytes(kp: &KeyPackage) -> Vec<u8> {
+    MlsMessageOut::from(kp.clone())
+        .tls_serialize_detached()
+        .expect("serializing a key package cannot fail")
+}
+
+/// Parses and validates a key package MLS message (signature, capabilities, and lifetime
+/// against *derived* time `now`; openmls additionally checks the lifetime against the wall
+/// clock, see docs/architecture.md).
+/// `now = None` skips our lifetime check (for key packages restored from a snapshot, which
+/// were checked when received).
+pub(crate) fn parse_key_package(
+    crypto: &impl OpenMlsCrypto,
+    bytes: &[u8],
+    now: Option<Timestamp>,
+) -> Result<(MemberId, KeyPackage), Error> {
+    let message = MlsMessageIn::tls_deserialize_exact(bytes)
+        .map_err(|_| Error::InvalidProposal("key package does not parse"))?;
+    let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
+        return Err(Error::InvalidProposal("not a key package"));
+    };
+    let kp: KeyPackage = KeyPackageIn::validate(kp_in, crypto, ProtocolVersion::Mls10)
+        .map_err(|_| Error::InvalidProposal("key package does not validate"))?;
+    let lifetime = kp.life_time();
+    if let Some(now) = now {
+        let secs = now.0 / 1000;
+        if secs < lifetime.not_before() || secs >= lifetime.not_after() {
+            return Err(Error::InvalidProposal(
+                "key package is outside its lifetime",
+            ));
+        }
+    }
+    let member = member_of_credential(kp.leaf_node().credential())?;
+    Ok((member, kp))
+}
+
+/// Encodes an action as a proposal payload.
+pub(crate) fn encode(action: &ParsedAction) -> Vec<u8> {
+    use v1::governance_action::Action as A;
+    let action = match action {
+        ParsedAction::Add { key_package, .. } => A::AddKeyPackage(key_package_bytes(key_package)),
+        ParsedAction::Remove { member } => A::RemoveMember(member.as_bytes().to_vec()),
+        ParsedAction::Leave { member } => A::LeaveMember(member.as_bytes().to_vec()),
+    };
+    v1::GovernanceAction {
+        action: Some(action),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a proposal payload into an action, validating key packages. Membership rules
+/// (who may be added or removed) are checked by the conversation, which knows the roster.
+pub(crate) fn decode(
+    crypto: &impl OpenMlsCrypto,
+    payload: &[u8],
+    limits: &Limits,
+    now: Option<Timestamp>,
+) -> Result<ParsedAction, Error> {
+    use v1::governance_action::Action as A;
+    let action = demls_wire::decode_governance_action(payload, limits)?;
+    let member = |bytes: Vec<u8>| {
+        MemberId::new(bytes).map_err(|_| Error::InvalidProposal("invalid member id"))
+    };
+    Ok(match action.action.expect("checked by the wire decoder") {
+        A::AddKeyPackage(bytes) => {
+            let (member, key_package) = parse_key_package(crypto, &bytes, now)?;
+            ParsedAction::Add {
+                member,
+                key_package: Box::new(key_package),
+            }
+        }
+        A::RemoveMember(m) => ParsedAction::Remove { member: member(m)? },
+        A::LeaveMember(m) => ParsedAction::Leave { member: member(m)? },
+    })
+}

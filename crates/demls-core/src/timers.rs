@@ -1,0 +1,82 @@
+//! The timer table: one deadline per timer kind and key, ordered by time, so that
+//! `next_deadline()` is O(log n) and an idle tick looks at one entry (quinn-proto's
+//! `TimerTable`, generalised to keyed timers).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use demls_consensus::ProposalDigest;
+
+/// What a timer is for. The derived order is the firing order of timers due at the same
+/// instant, so it is part of the determinism contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKind {
+    /// Voting deadlines inside the voting machine.
+    VotingDeadline,
+    /// An automatic vote on a proposal.
+    AutoVote(ProposalDigest),
+    /// The freeze window before the steward commits.
+    FreezeWindow,
+    /// A pending join gives up.
+    PendingJoinExpiry,
+    /// Incomplete fragment reassemblies are dropped.
+    ReassemblyExpiry,
+}
+
+/// Deadlines keyed by timer kind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Timers {
+    by_kind: BTreeMap<TimerKind, Instant>,
+    by_time: BTreeSet<(Instant, TimerKind)>,
+}
+
+impl Timers {
+    /// Arms (or re-arms) `kind` at `at`.
+    pub(crate) fn set(&mut self, kind: TimerKind, at: Instant) {
+        self.stop(kind);
+        self.by_kind.insert(kind, at);
+        self.by_time.insert((at, kind));
+    }
+
+    /// Disarms `kind`.
+    pub(crate) fn stop(&mut self, kind: TimerKind) {
+        if let Some(at) = self.by_kind.remove(&kind) {
+            self.by_time.remove(&(at, kind));
+        }
+    }
+
+    /// Whether `kind` is armed.
+    pub(crate) fn is_set(&self, kind: TimerKind) -> bool {
+        self.by_kind.contains_key(&kind)
+    }
+
+    /// The earliest deadline and what it is for.
+    pub(crate) fn next(&self) -> Option<(Instant, TimerKind)> {
+        self.by_time.first().copied()
+    }
+
+    /// Disarms and returns the earliest timer due at `now`, if any.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerKind> {
+        let &(at, kind) = self.by_time.first()?;
+        if at > now {
+            return None;
+        }
+        self.stop(kind);
+        Some(kind)
+    }
+
+    /// All armed timers in firing order (for the state digest and snapshots).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Instant, TimerKind)> {
+        self.by_time.iter()
+    }
+}
+
+impl Timers {
+    /// Keeps only the timers whose kind satisfies `keep`.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&TimerKind) -> bool) {
+        let dropped: Vec<TimerKind> = self.by_kind.keys().filter(|k| !keep(k)).copied().collect();
+        for kind in dropped {
+            self.stop(kind);
+        }
+    }
+}

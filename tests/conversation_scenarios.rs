@@ -1,0 +1,197 @@
+//! End-to-end scenarios of the single-steward flow on the in-process network with virtual
+//! time ("Single steward", "Self-Removal"; BRIEF §4).
+
+mod support;
+
+use std::time::Duration;
+
+use demls::core::{Action, Event, Phase};
+use support::net::{name, Net, Record};
+
+/// Member 0 creates; `n - 1` nodes join one at a time, each fully admitted before the next.
+fn group_one_by_one(n: usize, seed: u64) -> Net {
+    let mut net = Net::new(seed);
+    net.create();
+    for _ in 1..n {
+        let j = net.join();
+        net.run();
+        assert_eq!(
+            net.members[j].phase(),
+            Phase::Member,
+            "member {j} joined; refusals: {:?}",
+            net.refusals()
+        );
+    }
+    net
+}
+
+#[test]
+fn a_creator_is_sole_member_and_steward_at_epoch_zero() {
+    let mut net = Net::new(1);
+    net.create();
+    let c = &net.members[0];
+    assert_eq!(c.epoch(), Some(demls::consensus::Epoch(0)));
+    assert_eq!(c.roster(), vec![name(0)]);
+    assert_eq!(c.stewards(), &[name(0)]);
+    assert!(net.members[0].next_deadline().is_none());
+    assert!(!net.step(), "an idle group has nothing to do");
+}
+
+#[test]
+fn a_node_joins_a_one_member_group() {
+    let net = group_one_by_one(2, 2);
+    net.assert_agreement();
+    assert_eq!(net.members[1].epoch(), Some(demls::consensus::Epoch(1)));
+    assert_eq!(net.members[1].roster(), vec![name(0), name(1)]);
+    assert!(net
+        .events(1)
+        .iter()
+        .any(|e| matches!(e, Event::Joined { .. })));
+    assert!(net.events(0).iter().any(|e| matches!(e,
+        Event::EpochChanged { added, .. } if added == &vec![name(1)])));
+    assert!(net.refusals().is_empty(), "{:?}", net.refusals());
+}
+
+#[test]
+fn groups_of_three_and_ten_are_built_one_by_one() {
+    for n in [3, 10] {
+        let net = group_one_by_one(n, n as u64);
+        net.assert_agreement();
+        assert_eq!(net.members[0].roster().len(), n);
+        assert_eq!(
+            net.members[0].epoch(),
+            Some(demls::consensus::Epoch(n as u64 - 1))
+        );
+    }
+}
+
+#[test]
+fn several_joins_are_batched_into_one_commit() {
+    let mut net = group_one_by_one(3, 7);
+    let before = net.members[0].epoch().unwrap().0;
+    let joiners: Vec<usize> = (0..4).map(|_| net.join()).collect();
+    net.run();
+    for j in &joiners {
+        assert_eq!(net.members[*j].phase(), Phase::Member);
+    }
+    net.assert_agreement();
+    assert_eq!(net.members[0].roster().len(), 7);
+    assert_eq!(
+        net.members[0].epoch().unwrap().0,
+        before + 1,
+        "one commit for all four adds"
+    );
+}
+
+#[test]
+fn application_messages_reach_everyone_with_the_verified_sender() {
+    let mut net = group_one_by_one(4, 4);
+    net.members[2]
+        .send_message(net.now, b"hello group")
+        .unwrap();
+    net.drain(2);
+    net.run();
+    for i in [0, 1, 3] {
+        assert!(net.events(i).iter().any(|e| matches!(e,
+            Event::Message { sender, body } if *sender == name(2) && body == b"hello group")));
+    }
+    assert!(
+        !net.events(2)
+            .iter()
+            .any(|e| matches!(e, Event::Message { .. })),
+        "no echo"
+    );
+}
+
+#[test]
+fn a_member_is_removed_by_vote() {
+    let mut net = group_one_by_one(4, 11);
+    net.members[1].propose_remove(net.now, &name(3)).unwrap();
+    net.drain(1);
+    net.run();
+    assert_eq!(net.members[3].phase(), Phase::Closed);
+    assert!(net.events(3).contains(&&Event::Closed));
+    assert_eq!(net.members[0].roster(), vec![name(0), name(1), name(2)]);
+    net.assert_agreement();
+}
+
+#[test]
+fn a_member_leaves_and_others_vote_yes_automatically() {
+    let mut net = Net::new(12);
+    net.config.auto_vote = None; // only the self-leave rule votes
+    net.create();
+    for _ in 1..4 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        // Without auto-votes, the others vote explicitly on each add.
+        loop {
+            let mut voted = false;
+            for i in net.active() {
+                let open: Vec<_> = net
+                    .events(i)
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::ProposalOpened { proposal, .. } => Some(*proposal),
+                        _ => None,
+                    })
+                    .collect();
+                for p in open {
+                    if net.members[i]
+                        .vote(net.now, p, demls::consensus::Choice::Yes)
+                        .is_ok()
+                    {
+                        voted = true;
+                    }
+                    net.drain(i);
+                }
+            }
+            net.run_for(Duration::from_secs(1));
+            if !voted {
+                break;
+            }
+        }
+        net.run();
+    }
+    assert_eq!(net.active().len(), 4);
+    let leave = net.members[2].leave(net.now).unwrap();
+    net.drain(2);
+    net.run();
+    assert_eq!(net.members[2].phase(), Phase::Closed);
+    assert_eq!(net.members[0].roster(), vec![name(0), name(1), name(3)]);
+    // Decided early by the automatic YES votes, not at the deadline.
+    assert!(net.events(0).iter().any(|e| matches!(e,
+        Event::ProposalDecided { proposal, action: Action::Leave(_), decision }
+            if *proposal == leave && decision.by == demls::consensus::DecidedBy::Early)));
+    net.assert_agreement();
+}
+
+#[test]
+fn two_runs_from_one_seed_are_byte_identical_and_another_seed_differs() {
+    let run = |seed: u64| {
+        let mut net = group_one_by_one(5, seed);
+        net.members[3]
+            .send_message(net.now, b"determinism")
+            .unwrap();
+        net.drain(3);
+        net.run();
+        let digests: Vec<[u8; 32]> = net.members.iter().map(|m| m.state_digest()).collect();
+        (net.records, digests)
+    };
+    let (a, da) = run(99);
+    let (b, db) = run(99);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    assert_eq!(da, db);
+    let (c, _) = run(100);
+    let sent = |r: &Vec<Record>| -> Vec<Vec<u8>> {
+        r.iter()
+            .filter_map(|x| match x {
+                Record::Sent(_, t) => Some(t.payload.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_ne!(sent(&a), sent(&c));
+}
