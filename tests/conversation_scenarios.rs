@@ -195,3 +195,30 @@ fn two_runs_from_one_seed_are_byte_identical_and_another_seed_differs() {
     };
     assert_ne!(sent(&a), sent(&c));
 }
+
+#[test]
+fn two_removals_approved_in_one_epoch_are_both_committed() {
+    // One commit carries at most one removal; the other approved removal stays finalized and
+    // goes into the next commit instead of being lost at the epoch change.
+    let mut net = group_one_by_one(6, 13);
+    let epoch = net.members[0].epoch().unwrap().0;
+    net.members[1].propose_remove(net.now, &name(4)).unwrap();
+    net.drain(1);
+    net.members[2].propose_remove(net.now, &name(5)).unwrap();
+    net.drain(2);
+    net.members[3].leave(net.now).unwrap();
+    net.drain(3);
+    net.run();
+    for gone in [3, 4, 5] {
+        assert_eq!(net.members[gone].phase(), Phase::Closed, "member {gone}");
+    }
+    assert_eq!(net.members[0].roster(), vec![name(0), name(1), name(2)]);
+    assert_eq!(
+        net.members[0].epoch().unwrap().0,
+        epoch + 3,
+        "one removal per commit"
+    );
+    assert!(net.members[0].approved_proposals().is_empty());
+    net.assert_agreement();
+    assert!(net.refusals().is_empty(), "{:?}", net.refusals());
+}

@@ -2,6 +2,7 @@
 //! commit (+ welcome); every member validates a commit against its own finalized proposals
 //! before applying it ("Single steward" steps 6–8, "Commit validation service").
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest};
@@ -62,6 +63,10 @@ impl Conversation {
                     });
                     if decision.outcome == Outcome::Yes {
                         self.approved.insert(proposal);
+                        if let Some(bundle) = self.voting.as_ref().and_then(|v| v.bundle(&proposal))
+                        {
+                            self.evidence.insert(proposal, bundle.encode());
+                        }
                         if self.is_steward() && !self.timers.is_set(TimerKind::FreezeWindow) {
                             self.timers
                                 .set(TimerKind::FreezeWindow, now + self.config.freeze_window);
@@ -115,16 +120,19 @@ impl Conversation {
 
     fn try_commit(&mut self, now: Instant, batch: &[ProposalDigest]) -> Result<(), Error> {
         // The evidence first: members that missed votes can justify the commit from it.
+        // Proposals carried over from an earlier epoch were finalized by every member that
+        // followed that epoch; their evidence belongs to a voting epoch that is over.
         for d in batch {
-            let bundle = self
+            let current = self
                 .voting
                 .as_ref()
-                .and_then(|v| v.bundle(d))
-                .expect("approved proposals are known");
-            self.send_app(
-                v1::app_content::Body::Voting(bundle.encode()),
-                TrafficClass::Governance,
-            )?;
+                .is_some_and(|v| v.proposal(d).is_some());
+            if let (true, Some(bundle)) = (current, self.evidence.get(d).cloned()) {
+                self.send_app(
+                    v1::app_content::Body::Voting(bundle),
+                    TrafficClass::Governance,
+                )?;
+            }
         }
         let (adds, removals, added, removed) = self.changes_of(batch)?;
         let authority = v1::CommitAuthority {
@@ -161,7 +169,7 @@ impl Conversation {
         group
             .merge_pending_commit(&self.provider)
             .map_err(mls_error)?;
-        self.on_epoch_change(now, added, removed);
+        self.on_epoch_change(now, batch, added, removed);
         Ok(())
     }
 
@@ -282,7 +290,7 @@ impl Conversation {
             self.close();
             return Ok(());
         }
-        self.on_epoch_change(now, added, removed);
+        self.on_epoch_change(now, &batch, added, removed);
         Ok(())
     }
 
@@ -308,15 +316,24 @@ impl Conversation {
         self.voting = None;
         self.actions.clear();
         self.approved.clear();
+        self.evidence.clear();
         self.pending_commits.clear();
         self.future.clear();
         self.timers = Default::default();
         self.events.push_back(Event::Closed);
     }
 
-    /// After a commit was merged: new roster and voting epoch, cleared proposal state, key
-    /// package buffer maintenance, buffered messages of the new epoch replayed.
-    fn on_epoch_change(&mut self, now: Instant, added: Vec<MemberId>, removed: Vec<MemberId>) {
+    /// After a commit was merged: new roster and voting epoch; committed proposals leave the
+    /// approved set, approved ones still applicable stay for the next commit ("All members
+    /// MUST maintain a local store of finalized voting proposals"); key package buffer
+    /// maintenance; buffered messages of the new epoch replayed.
+    fn on_epoch_change(
+        &mut self,
+        now: Instant,
+        committed: &[ProposalDigest],
+        added: Vec<MemberId>,
+        removed: Vec<MemberId>,
+    ) {
         let group = self.group.as_ref().expect("merged into a group");
         let epoch = Epoch(group.epoch().as_u64());
         match roster_of(group) {
@@ -329,10 +346,28 @@ impl Conversation {
             Err(e) => tracing::error!(error = %e, "roster of the new epoch is invalid"),
         }
         self.drain_voting(now);
-        self.actions.clear();
-        self.approved.clear();
+        let roster = self.roster();
+        let carried: BTreeSet<ProposalDigest> = self
+            .approved
+            .iter()
+            .filter(|d| !committed.contains(d))
+            .filter(|d| match &self.actions[*d] {
+                ParsedAction::Add { member, .. } => !roster.contains(member),
+                ParsedAction::Remove { member } | ParsedAction::Leave { member } => {
+                    roster.contains(member)
+                }
+            })
+            .copied()
+            .collect();
+        self.actions.retain(|d, _| carried.contains(d));
+        self.evidence.retain(|d, _| carried.contains(d));
+        self.approved = carried;
         self.pending_commits.clear();
         self.timers.stop(TimerKind::FreezeWindow);
+        if self.is_steward() && !self.approved.is_empty() {
+            self.timers
+                .set(TimerKind::FreezeWindow, now + self.config.freeze_window);
+        }
         self.timers.retain(|k| !matches!(k, TimerKind::AutoVote(_)));
         for m in &added {
             self.key_packages.remove(m);

@@ -120,8 +120,10 @@ pub struct Conversation {
     stewards: Vec<MemberId>,
     /// Actions of the proposals known this epoch.
     actions: BTreeMap<ProposalDigest, ParsedAction>,
-    /// Finalized YES proposals not yet committed.
+    /// Finalized YES proposals not yet committed; kept across epochs until committed or moot.
     approved: BTreeSet<ProposalDigest>,
+    /// The evidence of each approved proposal (an encoded vote bundle), captured at decision.
+    evidence: BTreeMap<ProposalDigest, Vec<u8>>,
     key_packages: BTreeMap<MemberId, BufferedKeyPackage>,
     /// MLS messages for a future epoch, in arrival order.
     future: VecDeque<(u64, Vec<u8>)>,
@@ -255,6 +257,7 @@ impl Conversation {
             stewards: Vec::new(),
             actions: BTreeMap::new(),
             approved: BTreeSet::new(),
+            evidence: BTreeMap::new(),
             key_packages: BTreeMap::new(),
             future: VecDeque::new(),
             pending_commits: Vec::new(),
@@ -350,6 +353,10 @@ impl Conversation {
         }
         for d in &self.approved {
             h.update(d.0);
+        }
+        for (d, e) in &self.evidence {
+            h.update(d.0);
+            h.update(Sha256::digest(e));
         }
         for (m, kp) in &self.key_packages {
             lp(&mut h, m.as_bytes());
@@ -572,9 +579,12 @@ impl Conversation {
     }
 }
 
-/// The capabilities every demls leaf advertises: the group parameters extension.
+/// The capabilities every demls leaf advertises: exactly the ciphersuite the deterministic
+/// provider implements (openmls's defaults would also claim P-256), and the group parameters
+/// extension.
 fn capabilities() -> Capabilities {
     Capabilities::builder()
+        .ciphersuites(vec![CIPHERSUITE])
         .extensions(vec![ExtensionType::Unknown(GROUP_PARAMS_EXTENSION)])
         .build()
 }

@@ -155,6 +155,11 @@ impl Conversation {
         for d in &self.approved {
             w.0.extend_from_slice(&d.0);
         }
+        w.u32(self.evidence.len() as u32);
+        for (d, e) in &self.evidence {
+            w.0.extend_from_slice(&d.0);
+            w.bytes(e);
+        }
         w.u32(self.key_packages.len() as u32);
         for (m, kp) in &self.key_packages {
             w.bytes(m.as_bytes());
@@ -257,6 +262,10 @@ impl Conversation {
             approved.insert(r.digest()?);
         }
         c.approved = approved;
+        for _ in 0..r.u32()? {
+            let d = r.digest()?;
+            c.evidence.insert(d, r.bytes()?.to_vec());
+        }
         for _ in 0..r.u32()? {
             let member = r.member()?;
             let (_, key_package) =
