@@ -92,6 +92,27 @@ fn several_joins_are_batched_into_one_commit() {
 }
 
 #[test]
+fn the_per_member_proposal_limit_is_configurable_and_excess_joiners_are_admitted_later() {
+    // With at most 2 open proposals per member, the steward proposes 2 of 5 joiners at a time;
+    // the others' key packages stay buffered and are proposed after each epoch change.
+    let mut net = Net::new(8);
+    net.config.max_open_proposals_per_member = 2;
+    net.create();
+    net.join();
+    net.run();
+    let joiners: Vec<usize> = (0..5).map(|_| net.join()).collect();
+    net.run();
+    for j in joiners {
+        assert_eq!(net.members[j].phase(), Phase::Member, "member {j}");
+    }
+    net.assert_agreement();
+    assert!(
+        net.members[0].epoch().unwrap().0 >= 4,
+        "admitted over several epochs"
+    );
+}
+
+#[test]
 fn application_messages_reach_everyone_with_the_verified_sender() {
     let mut net = group_one_by_one(4, 4);
     net.members[2]

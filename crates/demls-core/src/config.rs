@@ -45,6 +45,11 @@ pub struct ConversationConfig {
     pub key_package_lifetime: Duration,
     /// Clock skew tolerated on proposal and vote times.
     pub max_clock_skew: Duration,
+    /// Most proposals one member may have open at once (the spec's per-member rate limit;
+    /// the steward's adds count against it too).
+    pub max_open_proposals_per_member: usize,
+    /// Most proposals one member may make in one epoch.
+    pub max_proposals_per_member_per_epoch: usize,
 }
 
 impl Default for ConversationConfig {
@@ -67,6 +72,8 @@ impl Default for ConversationConfig {
             max_buffered_messages: 256,
             key_package_lifetime: Duration::from_secs(28 * 24 * 3600),
             max_clock_skew: Duration::from_secs(30),
+            max_open_proposals_per_member: 4,
+            max_proposals_per_member_per_epoch: 16,
         }
     }
 }

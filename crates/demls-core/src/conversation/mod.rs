@@ -521,6 +521,8 @@ impl Conversation {
         let voting_config = VotingConfig {
             max_clock_skew_ms: self.config.max_clock_skew.as_millis() as u64,
             max_voting_duration_ms: (self.config.voting_duration.as_millis() as u64).max(1) * 4,
+            max_open_per_creator: self.config.max_open_proposals_per_member,
+            max_proposals_per_creator_per_epoch: self.config.max_proposals_per_member_per_epoch,
             ..VotingConfig::new(self.id.clone(), self.me.clone())
         };
         self.voting = Some(VotingMachine::new(voting_config, epoch, roster));

@@ -48,6 +48,8 @@ fn write_config(w: &mut Writer, c: &ConversationConfig) {
         c.max_reassemblies,
         c.max_commit_batch,
         c.max_buffered_messages,
+        c.max_open_proposals_per_member,
+        c.max_proposals_per_member_per_epoch,
     ] {
         w.u64(v as u64);
     }
@@ -74,7 +76,7 @@ fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
         TiePolicy::Reject
     };
     let pending_join_expiry = r.duration()?;
-    let mut sizes = [0usize; 5];
+    let mut sizes = [0usize; 7];
     for s in &mut sizes {
         *s = usize::try_from(r.u64()?).map_err(|_| bad("size out of range"))?;
     }
@@ -90,6 +92,8 @@ fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
         max_reassemblies: sizes[2],
         max_commit_batch: sizes[3],
         max_buffered_messages: sizes[4],
+        max_open_proposals_per_member: sizes[5],
+        max_proposals_per_member_per_epoch: sizes[6],
         reassembly_expiry: r.duration()?,
         key_package_lifetime: r.duration()?,
         max_clock_skew: r.duration()?,
