@@ -258,3 +258,36 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
         Err(Error::Closed)
     ));
 }
+
+#[test]
+fn a_fragment_claiming_absurdly_many_pieces_is_refused_without_allocating() {
+    // Found by fuzzing (conversation_inbound): count = 2^32 - 1 made the receiver pre-allocate
+    // ~100 GB. Now the decoder refuses counts above the payload length or 65,536, and the
+    // reassembler stores only received pieces.
+    let mut net = Net::new(28);
+    grow(&mut net, 2);
+    let forged = |count: u32, total_len: u32| {
+        demls::wire::v1::Packet {
+            conversation_id: b"test-conversation".to_vec(),
+            body: Some(demls::wire::v1::packet::Body::Fragment(
+                demls::wire::v1::Fragment {
+                    message_id: vec![0x11; 16],
+                    index: 0,
+                    count,
+                    total_len,
+                    chunk: vec![0],
+                },
+            )),
+        }
+        .encode_to_vec()
+    };
+    for (count, total_len) in [(u32::MAX, 1), (10_000_000, 20_000_000), (3, 2)] {
+        assert_refused(&mut net, 1, &forged(count, total_len), |e| {
+            matches!(e, Error::Wire(_))
+        });
+    }
+    // A plausible count is accepted; what it holds is the byte that arrived.
+    let before = net.members[1].memory_bytes();
+    net.inject(1, &forged(60_000, 1_000_000)).unwrap();
+    assert_eq!(net.members[1].memory_bytes(), before + 1);
+}

@@ -55,11 +55,13 @@ pub(crate) fn split(
         .collect())
 }
 
+/// A payload being reassembled. Only received pieces are stored, so memory follows the bytes
+/// that arrived, never the piece count a sender claims.
 #[derive(Debug, Clone)]
 struct Partial {
     count: u32,
     total_len: u32,
-    chunks: Vec<Option<Vec<u8>>>,
+    chunks: BTreeMap<u32, Vec<u8>>,
     received: usize,
     started: Instant,
 }
@@ -91,7 +93,7 @@ impl Reassembler {
             Some(p) if p.count != f.count || p.total_len != f.total_len => {
                 Err(Error::FragmentMismatch)
             }
-            Some(p) if p.chunks[f.index as usize].is_some() => Err(Error::DuplicateFragment),
+            Some(p) if p.chunks.contains_key(&f.index) => Err(Error::DuplicateFragment),
             Some(p) if p.received + f.chunk.len() > p.total_len as usize => {
                 Err(Error::FragmentMismatch)
             }
@@ -110,17 +112,17 @@ impl Reassembler {
         let p = self.partials.entry(id).or_insert_with(|| Partial {
             count: f.count,
             total_len: f.total_len,
-            chunks: vec![None; f.count as usize],
+            chunks: BTreeMap::new(),
             received: 0,
             started: now,
         });
         p.received += f.chunk.len();
-        p.chunks[f.index as usize] = Some(f.chunk);
-        if p.chunks.iter().any(Option::is_none) {
+        p.chunks.insert(f.index, f.chunk);
+        if p.chunks.len() < p.count as usize {
             return None;
         }
         let p = self.partials.remove(&id).expect("present");
-        let whole: Vec<u8> = p.chunks.into_iter().flatten().flatten().collect();
+        let whole: Vec<u8> = p.chunks.into_values().flatten().collect();
         (whole.len() == p.total_len as usize).then_some(whole)
     }
 
@@ -140,6 +142,11 @@ impl Reassembler {
     pub(crate) fn len(&self) -> usize {
         self.partials.len()
     }
+
+    /// Bytes held by reassemblies in progress.
+    pub(crate) fn bytes(&self) -> usize {
+        self.partials.values().map(|p| p.received).sum()
+    }
 }
 
 impl Reassembler {
@@ -151,14 +158,10 @@ impl Reassembler {
             w.u32(p.count);
             w.u32(p.total_len);
             w.duration(p.started.saturating_duration_since(origin));
-            for chunk in &p.chunks {
-                match chunk {
-                    None => w.u8(0),
-                    Some(c) => {
-                        w.u8(1);
-                        w.bytes(c);
-                    }
-                }
+            w.u32(p.chunks.len() as u32);
+            for (index, chunk) in &p.chunks {
+                w.u32(*index);
+                w.bytes(chunk);
             }
         }
     }
@@ -171,21 +174,19 @@ impl Reassembler {
             let count = r.u32()?;
             let total_len = r.u32()?;
             let started = origin + r.duration()?;
-            if !(2..=1 << 20).contains(&count) {
+            if !(2..=demls_wire::MAX_FRAGMENT_COUNT).contains(&count) {
                 return Err(crate::codec::bad("fragment count out of range"));
             }
-            let mut chunks = Vec::with_capacity(count as usize);
+            let mut chunks = BTreeMap::new();
             let mut received = 0;
-            for _ in 0..count {
-                chunks.push(match r.u8()? {
-                    0 => None,
-                    1 => {
-                        let c = r.bytes()?.to_vec();
-                        received += c.len();
-                        Some(c)
-                    }
-                    _ => return Err(crate::codec::bad("invalid fragment flag")),
-                });
+            for _ in 0..r.u32()? {
+                let index = r.u32()?;
+                let c = r.bytes()?.to_vec();
+                if index >= count || chunks.contains_key(&index) {
+                    return Err(crate::codec::bad("invalid fragment index"));
+                }
+                received += c.len();
+                chunks.insert(index, c);
             }
             partials.insert(
                 id,

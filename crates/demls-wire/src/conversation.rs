@@ -9,6 +9,9 @@ use crate::{MAX_CONVERSATION_ID_LEN, MAX_MEMBER_ID_LEN};
 
 /// Length of a fragment's message id.
 pub const FRAGMENT_ID_LEN: usize = 16;
+/// Most pieces one payload may be split into (every piece carries at least one byte, so a
+/// count is also at most the payload's length).
+pub const MAX_FRAGMENT_COUNT: u32 = 65_536;
 
 fn bounded<M: Message + Default>(bytes: &[u8], max: usize) -> Result<M, WireError> {
     if bytes.len() > max {
@@ -47,6 +50,11 @@ pub fn decode_packet(bytes: &[u8], limits: &Limits) -> Result<v1::Packet, WireEr
             }
             if f.count < 2 || f.index >= f.count {
                 return Err(WireError::BadFragment("index or count out of range"));
+            }
+            if f.count > MAX_FRAGMENT_COUNT || f.count > f.total_len {
+                return Err(WireError::BadFragment(
+                    "more pieces than the payload has bytes",
+                ));
             }
             check_bytes("Fragment.chunk", &f.chunk, limits.max_message_len)?;
             if (f.chunk.len() as u64) > u64::from(f.total_len) {

@@ -23,7 +23,7 @@ mod conversation;
 
 pub use conversation::{
     decode_app_content, decode_commit_authority, decode_governance_action, decode_group_params,
-    decode_packet, FRAGMENT_ID_LEN,
+    decode_packet, FRAGMENT_ID_LEN, MAX_FRAGMENT_COUNT,
 };
 use prost::Message;
 use v1::voting_message::Body;

@@ -385,7 +385,7 @@ impl Conversation {
     }
 
     /// Approximate bytes this conversation holds: its serialized MLS and randomness state
-    /// plus its buffered key packages and messages (the voting machine's bounded state, at most
+    /// plus its buffered key packages, messages and fragments (the voting machine's bounded state, at most
     /// `max_proposals_per_epoch` proposals, is not counted).
     pub fn memory_bytes(&self) -> usize {
         use tls_codec::Size as _;
@@ -397,6 +397,7 @@ impl Conversation {
                 .sum::<usize>()
             + self.future.iter().map(|(_, b)| b.len()).sum::<usize>()
             + self.pending_commits.iter().map(Vec::len).sum::<usize>()
+            + self.reassembly.bytes()
     }
 
     // ----- outputs -----
