@@ -67,3 +67,90 @@ pub enum Event {
     /// This member is no longer in the group (removed, or its leave was committed).
     Closed,
 }
+
+impl Action {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let (tag, member) = match self {
+            Action::Add(m) => (1, m),
+            Action::Remove(m) => (2, m),
+            Action::Leave(m) => (3, m),
+        };
+        out.push(tag);
+        put(out, member.as_bytes());
+    }
+}
+
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+impl Event {
+    /// Canonical bytes of the event, for the state digest (queued events are state).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Event::Joined { epoch } => {
+                out.push(1);
+                out.extend_from_slice(&epoch.0.to_be_bytes());
+            }
+            Event::JoinExpired => out.push(2),
+            Event::KeyPackageSeen { member } => {
+                out.push(3);
+                put(out, member.as_bytes());
+            }
+            Event::ProposalOpened {
+                proposal,
+                action,
+                creator,
+            } => {
+                out.push(4);
+                out.extend_from_slice(&proposal.0);
+                action.encode(out);
+                put(out, creator.as_bytes());
+            }
+            Event::ProposalDecided {
+                proposal,
+                action,
+                decision,
+            } => {
+                out.push(5);
+                out.extend_from_slice(&proposal.0);
+                action.encode(out);
+                out.extend_from_slice(&[decision.outcome as u8, decision.by as u8]);
+                for v in [
+                    decision.tally.electorate,
+                    decision.tally.yes,
+                    decision.tally.no,
+                ] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+            Event::Equivocation(e) => {
+                out.push(6);
+                out.extend_from_slice(&e.proposal.0);
+                out.extend_from_slice(&e.counted.digest().0);
+                out.extend_from_slice(&e.conflicting.digest().0);
+            }
+            Event::EpochChanged {
+                epoch,
+                added,
+                removed,
+            } => {
+                out.push(7);
+                out.extend_from_slice(&epoch.0.to_be_bytes());
+                for list in [added, removed] {
+                    out.extend_from_slice(&(list.len() as u32).to_be_bytes());
+                    for m in list {
+                        put(out, m.as_bytes());
+                    }
+                }
+            }
+            Event::Message { sender, body } => {
+                out.push(8);
+                put(out, sender.as_bytes());
+                put(out, body);
+            }
+            Event::Closed => out.push(9),
+        }
+    }
+}

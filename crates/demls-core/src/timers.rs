@@ -80,3 +80,20 @@ impl Timers {
         }
     }
 }
+
+impl TimerKind {
+    /// Canonical bytes of the kind (tag, then the proposal digest for automatic votes): used by
+    /// the state digest and by snapshots.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            TimerKind::VotingDeadline => out.push(0),
+            TimerKind::AutoVote(d) => {
+                out.push(1);
+                out.extend_from_slice(&d.0);
+            }
+            TimerKind::FreezeWindow => out.push(2),
+            TimerKind::PendingJoinExpiry => out.push(3),
+            TimerKind::ReassemblyExpiry => out.push(4),
+        }
+    }
+}

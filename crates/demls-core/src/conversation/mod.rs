@@ -370,16 +370,21 @@ impl Conversation {
             h.update(Sha256::digest(bytes));
         }
         h.update((self.reassembly.len() as u64).to_be_bytes());
+        let mut buf = Vec::new();
         for (at, kind) in self.timers.iter() {
             h.update(self.clock.unix_ms(*at).0.to_be_bytes());
-            lp(&mut h, format!("{kind:?}").as_bytes());
+            buf.clear();
+            kind.encode(&mut buf);
+            lp(&mut h, &buf);
         }
         for t in &self.transmits {
             h.update([t.channel as u8, t.class as u8]);
             h.update(Sha256::digest(&t.payload));
         }
         for e in &self.events {
-            lp(&mut h, format!("{e:?}").as_bytes());
+            buf.clear();
+            e.encode(&mut buf);
+            lp(&mut h, &buf);
         }
         h.finalize().into()
     }

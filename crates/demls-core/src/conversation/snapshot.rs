@@ -101,16 +101,7 @@ fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
 }
 
 fn write_timer(w: &mut Writer, kind: TimerKind) {
-    match kind {
-        TimerKind::VotingDeadline => w.u8(0),
-        TimerKind::AutoVote(d) => {
-            w.u8(1);
-            w.0.extend_from_slice(&d.0);
-        }
-        TimerKind::FreezeWindow => w.u8(2),
-        TimerKind::PendingJoinExpiry => w.u8(3),
-        TimerKind::ReassemblyExpiry => w.u8(4),
-    }
+    kind.encode(&mut w.0);
 }
 
 fn read_timer(r: &mut Reader<'_>) -> Result<TimerKind, Error> {
