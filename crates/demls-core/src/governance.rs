@@ -87,6 +87,13 @@ pub(crate) fn parse_key_package(
     };
     let kp: KeyPackage = KeyPackageIn::validate(kp_in, crypto, ProtocolVersion::Mls10)
         .map_err(|_| Error::InvalidProposal("key package does not validate"))?;
+    check_lifetime(&kp, now)?;
+    let member = member_of_credential(kp.leaf_node().credential())?;
+    Ok((member, kp))
+}
+
+/// Our lifetime check against derived time (`None`: skipped).
+fn check_lifetime(kp: &KeyPackage, now: Option<Timestamp>) -> Result<(), Error> {
     let lifetime = kp.life_time();
     if let Some(now) = now {
         let secs = now.0 / 1000;
@@ -96,8 +103,28 @@ pub(crate) fn parse_key_package(
             ));
         }
     }
-    let member = member_of_credential(kp.leaf_node().credential())?;
-    Ok((member, kp))
+    Ok(())
+}
+
+/// The already validated key package that `bytes` encodes, if `known` holds one for the
+/// member the bytes name and it serializes to exactly `bytes`: validating identical bytes
+/// again (two signature verifications) would give the same answer. Our lifetime check
+/// against derived `now` is repeated, since time has moved since the first validation.
+fn known_key_package<'a>(
+    bytes: &[u8],
+    now: Option<Timestamp>,
+    known: impl Fn(&MemberId) -> Option<&'a KeyPackage>,
+) -> Option<(MemberId, KeyPackage)> {
+    let message = MlsMessageIn::tls_deserialize_exact(bytes).ok()?;
+    let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
+        return None;
+    };
+    let member = member_of_credential(&kp_in.unverified_credential().credential).ok()?;
+    let kp = known(&member)?;
+    if key_package_bytes(kp) != bytes || check_lifetime(kp, now).is_err() {
+        return None;
+    }
+    Some((member, kp.clone()))
 }
 
 /// Encodes an action as a proposal payload.
@@ -122,6 +149,19 @@ pub(crate) fn decode(
     limits: &Limits,
     now: Option<Timestamp>,
 ) -> Result<ParsedAction, Error> {
+    decode_reusing(crypto, payload, limits, now, |_| None)
+}
+
+/// [`decode`], where `known` gives the already validated key package of a member, if any
+/// (the buffered one): an add carrying exactly its bytes reuses it instead of verifying its
+/// signatures again.
+pub(crate) fn decode_reusing<'a>(
+    crypto: &impl OpenMlsCrypto,
+    payload: &[u8],
+    limits: &Limits,
+    now: Option<Timestamp>,
+    known: impl Fn(&MemberId) -> Option<&'a KeyPackage>,
+) -> Result<ParsedAction, Error> {
     use v1::governance_action::Action as A;
     let action = demls_wire::decode_governance_action(payload, limits)?;
     let member = |bytes: Vec<u8>| {
@@ -129,7 +169,10 @@ pub(crate) fn decode(
     };
     Ok(match action.action.expect("checked by the wire decoder") {
         A::AddKeyPackage(bytes) => {
-            let (member, key_package) = parse_key_package(crypto, &bytes, now)?;
+            let (member, key_package) = match known_key_package(&bytes, now, known) {
+                Some(reused) => reused,
+                None => parse_key_package(crypto, &bytes, now)?,
+            };
             ParsedAction::Add {
                 member,
                 key_package: Box::new(key_package),
