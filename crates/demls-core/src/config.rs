@@ -48,7 +48,8 @@ pub struct ConversationConfig {
     /// Most proposals one member may have open at once (the spec's per-member rate limit;
     /// the steward's adds count against it too).
     pub max_open_proposals_per_member: usize,
-    /// Most proposals one member may make in one epoch.
+    /// Most proposals one member may make in one epoch. The limit on all members' proposals
+    /// in one epoch is the larger of this and 256.
     pub max_proposals_per_member_per_epoch: usize,
 }
 

@@ -524,12 +524,18 @@ impl Conversation {
             .collect::<Result<Vec<_>, _>>()?;
         let roster = roster_of(&group)?;
         let epoch = Epoch(group.epoch().as_u64());
+        let defaults = VotingConfig::new(self.id.clone(), self.me.clone());
         let voting_config = VotingConfig {
             max_clock_skew_ms: self.config.max_clock_skew.as_millis() as u64,
             max_voting_duration_ms: (self.config.voting_duration.as_millis() as u64).max(1) * 4,
             max_open_per_creator: self.config.max_open_proposals_per_member,
             max_proposals_per_creator_per_epoch: self.config.max_proposals_per_member_per_epoch,
-            ..VotingConfig::new(self.id.clone(), self.me.clone())
+            // A member's configured allowance is never cut by the machine's default total
+            // (256 per epoch); unchanged for the default configuration (16 per member).
+            max_proposals_per_epoch: defaults
+                .max_proposals_per_epoch
+                .max(self.config.max_proposals_per_member_per_epoch),
+            ..defaults
         };
         self.voting = Some(VotingMachine::new(voting_config, epoch, roster));
         self.group = Some(group);
