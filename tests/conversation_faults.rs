@@ -291,3 +291,29 @@ fn a_fragment_claiming_absurdly_many_pieces_is_refused_without_allocating() {
     net.inject(1, &forged(60_000, 1_000_000)).unwrap();
     assert_eq!(net.members[1].memory_bytes(), before + 1);
 }
+
+#[test]
+fn a_vote_that_overtakes_its_proposal_is_kept_and_counted() {
+    // Found by the simulator: a vote delivered before its proposal was refused and lost, so
+    // the receiver's deadline decision could differ from everyone else's.
+    let mut net = Net::new(29);
+    grow(&mut net, 4);
+    let now = net.now;
+    let proposal = net.members[1].propose_remove(now, &name(3)).unwrap();
+    let p = net.members[1].poll_transmit().unwrap().payload;
+    net.inject(0, &p).unwrap();
+    net.members[0].vote(now, proposal, Choice::Yes).unwrap();
+    let v = net.members[0].poll_transmit().unwrap().payload;
+    // Member 2 receives member 0's vote first: kept, not refused.
+    net.inject(2, &v)
+        .expect("a vote ahead of its proposal is buffered");
+    net.inject(2, &p).unwrap();
+    net.members[2].vote(now, proposal, Choice::Yes).unwrap();
+    net.drain(2);
+    // Creator, member 0 and member 2: three YES of four is final only if member 0's
+    // early vote was counted.
+    assert!(net.events(2).iter().any(|e| matches!(
+        e,
+        Event::ProposalDecided { proposal: d, .. } if *d == proposal
+    )));
+}

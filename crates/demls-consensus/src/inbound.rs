@@ -111,6 +111,20 @@ impl VotingMachine {
                 ..BundleSummary::default()
             }));
         }
+        // A bundle is evidence of votes cast inside the voting window (each vote's signed
+        // time is checked against the window). One that arrives after the deadline — the
+        // evidence a commit carries for a member that missed the proposal — is checked as
+        // of just before the deadline; the next `tick_deadlines` then decides the proposal
+        // as at its deadline.
+        let deadline = self
+            .proposals
+            .get(&digest)
+            .map(|s| s.proposal.header.deadline)
+            .or_else(|| bundle.proposal.as_ref().map(|p| p.header.deadline));
+        let now = match deadline {
+            Some(d) if now >= d => Timestamp(d.0.saturating_sub(1)),
+            _ => now,
+        };
         // Phase 1: validate everything against the current state plus the bundle's proposal.
         let new_proposal = match &bundle.proposal {
             Some(p) if p.digest() != digest => return Err(Error::BundleDigestMismatch),

@@ -39,8 +39,18 @@ pub struct ConversationConfig {
     pub max_reassemblies: usize,
     /// Most approved proposals applied by one commit (adds are batched; at most one removal).
     pub max_commit_batch: usize,
-    /// Most MLS messages for a future epoch kept until the epoch is reached.
+    /// Most MLS messages for a future epoch kept until the epoch is reached. A member that
+    /// is one commit behind receives the next epoch's proposals and *every member's votes*
+    /// meanwhile, so this must exceed the traffic of one voting round (proposals × members);
+    /// when full, a message of a later epoch evicts the oldest message of the earliest one.
     pub max_buffered_messages: usize,
+    /// How many newer messages of one sender may overtake an older one (within an epoch)
+    /// before the older one can no longer be decrypted: openmls's sender-ratchet
+    /// `out_of_order_tolerance` (its default is 5). A delivery repaired late by the transport
+    /// (a store or gossip re-fetch) is overtaken by everything its sender sent meanwhile, so
+    /// a burst of proposals or votes needs more than 5. Each kept secret weakens forward
+    /// secrecy within the epoch until it is used; the window is per sender and per epoch.
+    pub out_of_order_tolerance: u32,
     /// Lifetime written into this member's key packages (derived time).
     pub key_package_lifetime: Duration,
     /// Clock skew tolerated on proposal and vote times.
@@ -70,7 +80,8 @@ impl Default for ConversationConfig {
             reassembly_expiry: Duration::from_secs(60),
             max_reassemblies: 16,
             max_commit_batch: 16,
-            max_buffered_messages: 256,
+            max_buffered_messages: 8192,
+            out_of_order_tolerance: 32,
             key_package_lifetime: Duration::from_secs(28 * 24 * 3600),
             max_clock_skew: Duration::from_secs(30),
             max_open_proposals_per_member: 4,

@@ -86,8 +86,11 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 impl Event {
-    /// Canonical bytes of the event, for the state digest (queued events are state).
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the event's canonical encoding to `out`: a one-byte tag, then its fields
+    /// (integers big-endian, byte strings and member ids with a `u32` length prefix, lists
+    /// with a `u32` count). Stable across runs and platforms: the state digest hashes queued
+    /// events with it, and simulator traces hash drained events with it.
+    pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Event::Joined { epoch } => {
                 out.push(1);

@@ -41,7 +41,14 @@ pub fn decode_packet(bytes: &[u8], limits: &Limits) -> Result<v1::Packet, WireEr
             limits.max_message_len,
         )?,
         Some(Body::Welcome(w)) => {
-            check_bytes("WelcomeMessage.welcome", &w.welcome, limits.max_message_len)?
+            check_bytes("WelcomeMessage.welcome", &w.welcome, limits.max_message_len)?;
+            for a in &w.carried_approvals {
+                check_bytes(
+                    "WelcomeMessage.carried_approvals",
+                    a,
+                    limits.max_message_len,
+                )?;
+            }
         }
         Some(Body::MlsMessage(m)) => check_bytes("Packet.mls_message", m, limits.max_message_len)?,
         Some(Body::Fragment(f)) => {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest};
+use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest, VotingMachine};
 use demls_wire::v1;
 use openmls::prelude::{KeyPackage, LeafNodeIndex, StagedCommit};
 use openmls_traits::OpenMlsProvider;
@@ -24,22 +24,50 @@ use crate::transmit::{Channel, TrafficClass};
 impl Conversation {
     /// Moves voting-machine events into the conversation: opened proposals arm automatic
     /// votes, YES decisions join the approved set and start the steward's freeze window.
+    /// Machines of past epochs ([`Conversation::retired`]) report too: their late YES
+    /// decisions are approved unless the roster already made them moot.
     pub(super) fn drain_voting(&mut self, now: Instant) {
-        while let Some(e) = self.voting.as_mut().and_then(|v| v.poll_event()) {
+        loop {
+            let mut events = Vec::new();
+            if let Some(v) = self.voting.as_mut() {
+                while let Some(e) = v.poll_event() {
+                    events.push((None, e));
+                }
+            }
+            let before = events.len();
+            for (epoch, v) in &mut self.retired {
+                while let Some(e) = v.poll_event() {
+                    events.push((Some(*epoch), e));
+                }
+            }
+            if events.len() > before {
+                self.refresh_retired_digest();
+            }
+            if events.is_empty() {
+                return;
+            }
+            for (retired, e) in events {
+                self.on_voting_event(now, retired, e);
+            }
+        }
+    }
+
+    fn on_voting_event(&mut self, now: Instant, retired: Option<u64>, e: demls_consensus::Event) {
+        {
             match e {
                 demls_consensus::Event::ProposalOpened {
                     proposal, creator, ..
                 } => {
                     let Some(action) = self.actions.get(&proposal) else {
-                        continue;
+                        return;
                     };
                     self.events.push_back(Event::ProposalOpened {
                         proposal,
                         action: action.public(),
                         creator: creator.clone(),
                     });
-                    if creator == self.me {
-                        continue;
+                    if creator == self.me || retired.is_some() {
+                        return;
                     }
                     // "Self-Removal": a leave whose creator is its target is voted YES at once.
                     let self_leave =
@@ -54,17 +82,29 @@ impl Conversation {
                 demls_consensus::Event::Decided { proposal, decision } => {
                     self.timers.stop(TimerKind::AutoVote(proposal));
                     let Some(action) = self.actions.get(&proposal) else {
-                        continue;
+                        return;
                     };
                     self.events.push_back(Event::ProposalDecided {
                         proposal,
                         action: action.public(),
                         decision,
                     });
-                    if decision.outcome == Outcome::Yes {
+                    let moot = retired.is_some() && {
+                        let roster = self.roster();
+                        match action {
+                            ParsedAction::Add { member, .. } => roster.contains(member),
+                            ParsedAction::Remove { member } | ParsedAction::Leave { member } => {
+                                !roster.contains(member)
+                            }
+                        }
+                    };
+                    if decision.outcome == Outcome::Yes && !moot {
                         self.approved.insert(proposal);
-                        if let Some(bundle) = self.voting.as_ref().and_then(|v| v.bundle(&proposal))
-                        {
+                        let machine = match retired {
+                            None => self.voting.as_ref(),
+                            Some(epoch) => self.retired.get(&epoch),
+                        };
+                        if let Some(bundle) = machine.and_then(|v| v.bundle(&proposal)) {
                             self.evidence.insert(proposal, bundle.encode());
                         }
                         if self.is_steward() && !self.timers.is_set(TimerKind::FreezeWindow) {
@@ -119,21 +159,25 @@ impl Conversation {
     }
 
     fn try_commit(&mut self, now: Instant, batch: &[ProposalDigest]) -> Result<(), Error> {
-        // The evidence first: members that missed votes can justify the commit from it.
-        // Proposals carried over from an earlier epoch were finalized by every member that
-        // followed that epoch; their evidence belongs to a voting epoch that is over.
+        // The evidence first: members that missed votes can justify the commit from it. The
+        // evidence of a proposal carried over from an earlier epoch is checked by receivers
+        // against their machine of that epoch (`retired`).
         for d in batch {
-            let current = self
-                .voting
-                .as_ref()
-                .is_some_and(|v| v.proposal(d).is_some());
-            if let (true, Some(bundle)) = (current, self.evidence.get(d).cloned()) {
+            if let Some(bundle) = self.evidence.get(d).cloned() {
                 self.send_app(
                     v1::app_content::Body::Voting(bundle),
                     TrafficClass::Governance,
                 )?;
             }
         }
+        // Approvals this commit leaves for later: joiners cannot have their votes.
+        let carried_approvals: Vec<Vec<u8>> = self
+            .approved
+            .iter()
+            .filter(|d| !batch.contains(d))
+            .filter_map(|d| self.signed_proposal(d))
+            .map(|p| demls_consensus::VotingMessage::Proposal(p).encode())
+            .collect();
         let (adds, removals, added, removed) = self.changes_of(batch)?;
         let authority = v1::CommitAuthority {
             proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
@@ -162,7 +206,10 @@ impl Conversation {
         self.transmit(Channel::Conversation, TrafficClass::Handshake, packet)?;
         if let Some(welcome) = welcome {
             let welcome = welcome.tls_serialize_detached().map_err(mls_error)?;
-            let packet = self.packet(v1::packet::Body::Welcome(v1::WelcomeMessage { welcome }));
+            let packet = self.packet(v1::packet::Body::Welcome(v1::WelcomeMessage {
+                welcome,
+                carried_approvals,
+            }));
             self.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
         }
         let group = self.group.as_mut().ok_or(Error::NotAMember)?;
@@ -205,6 +252,15 @@ impl Conversation {
             }
         }
         Ok((adds, removals, added, removed))
+    }
+
+    /// The signed proposal `d`, from this epoch's voting machine or a retired one.
+    fn signed_proposal(&self, d: &ProposalDigest) -> Option<demls_consensus::SignedProposal> {
+        self.voting
+            .iter()
+            .chain(self.retired.values())
+            .find_map(|v| v.proposal(d))
+            .cloned()
     }
 
     fn leaf_of(&self, member: &MemberId) -> Result<LeafNodeIndex, Error> {
@@ -314,6 +370,9 @@ impl Conversation {
     fn close(&mut self) {
         self.phase = Phase::Closed;
         self.voting = None;
+        self.retired.clear();
+        self.refresh_retired_digest();
+        self.orphan_votes.clear();
         self.actions.clear();
         self.approved.clear();
         self.evidence.clear();
@@ -338,9 +397,26 @@ impl Conversation {
         let epoch = Epoch(group.epoch().as_u64());
         match roster_of(group) {
             Ok(roster) => {
-                if let Some(v) = self.voting.as_mut() {
-                    v.advance_epoch(epoch, roster)
-                        .expect("MLS epochs only move forward");
+                // Proposals still open stay open in the retired machine of their epoch: late
+                // votes and a later commit's evidence can still finalize them.
+                if let Some(old) = self.voting.take() {
+                    let config = old.config().clone();
+                    self.retired.insert(old.epoch().0, old);
+                    while self.retired.len() > super::RETIRED_VOTING_EPOCHS {
+                        self.retired.pop_first();
+                    }
+                    self.refresh_retired_digest();
+                    // Votes waiting for a proposal of an epoch no machine covers any more
+                    // can never count.
+                    let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
+                    let limits = self.limits;
+                    self.orphan_votes.retain(|(_, bytes)| {
+                        matches!(
+                            demls_consensus::VotingMessage::decode(bytes, &limits),
+                            Ok(demls_consensus::VotingMessage::Vote(v)) if v.epoch.0 >= oldest
+                        )
+                    });
+                    self.voting = Some(VotingMachine::new(config, epoch, roster));
                 }
             }
             Err(e) => tracing::error!(error = %e, "roster of the new epoch is invalid"),
@@ -359,7 +435,13 @@ impl Conversation {
             })
             .copied()
             .collect();
-        self.actions.retain(|d, _| carried.contains(d));
+        let retired = &self.retired;
+        self.actions.retain(|d, _| {
+            carried.contains(d)
+                || retired
+                    .values()
+                    .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
+        });
         self.evidence.retain(|d, _| carried.contains(d));
         self.approved = carried;
         self.pending_commits.clear();

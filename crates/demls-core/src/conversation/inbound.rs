@@ -6,10 +6,11 @@ use std::time::Instant;
 use demls_consensus::{Ingested, MemberId, ProposalKind, SignedProposal, VotingMessage};
 use demls_wire::{v1, Limits};
 use openmls::prelude::{
-    MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, StagedWelcome,
-    WelcomeError, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
+    ContentType, MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent,
+    StagedWelcome, WelcomeError, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
 };
 use openmls_traits::OpenMlsProvider;
+use sha2::Digest as _;
 use tls_codec::Deserialize as _;
 
 use super::{mls_error, Conversation, Phase};
@@ -46,7 +47,7 @@ impl Conversation {
         use v1::packet::Body;
         match packet.body.expect("checked by the wire decoder") {
             Body::KeyPackage(k) => self.on_key_package(now, &k.key_package),
-            Body::Welcome(w) => self.on_welcome(now, &w.welcome),
+            Body::Welcome(w) => self.on_welcome(now, &w.welcome, &w.carried_approvals),
             Body::MlsMessage(m) => self.on_mls_message(now, m),
             Body::Fragment(_) if reassembled => Err(Error::NestedFragment),
             Body::Fragment(f) => {
@@ -101,7 +102,12 @@ impl Conversation {
 
     /// A welcome: if this member is waiting to join and the welcome is for its key package,
     /// join. Welcomes for others are ignored.
-    fn on_welcome(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
+    fn on_welcome(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        carried_approvals: &[Vec<u8>],
+    ) -> Result<(), Error> {
         if self.phase != Phase::PendingJoin {
             return Ok(());
         }
@@ -111,6 +117,8 @@ impl Conversation {
         };
         let join_config = MlsGroupJoinConfig::builder()
             .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .sender_ratchet_configuration(self.sender_ratchet())
+            .max_past_epochs(super::PAST_MLS_EPOCHS)
             .use_ratchet_tree_extension(true)
             .build();
         self.provider.prepare_operation();
@@ -120,10 +128,26 @@ impl Conversation {
                 Err(WelcomeError::NoMatchingKeyPackage) => return Ok(()), // someone else's welcome
                 Err(e) => return Err(mls_error(e)),
             };
+        // The committer's approvals it has not committed yet (see `WelcomeMessage`): parsed
+        // before anything changes, so a bad list refuses the welcome as a whole.
+        let mut carried = Vec::new();
+        for bytes in carried_approvals {
+            let VotingMessage::Proposal(p) = VotingMessage::decode(bytes, &self.limits)? else {
+                return Err(Error::InvalidProposal("carried approval is not a proposal"));
+            };
+            let action =
+                governance::decode(self.provider.crypto(), &p.payload, &self.limits, None)?;
+            carried.push((p.digest(), action));
+        }
         let group = staged.into_group(&self.provider).map_err(mls_error)?;
         self.install_group(group)?;
+        for (digest, action) in carried {
+            self.actions.insert(digest, action);
+            self.approved.insert(digest);
+        }
         self.timers.stop(TimerKind::PendingJoinExpiry);
         let epoch = self.epoch().expect("installed");
+        self.first_epoch = epoch.0;
         self.events.push_back(Event::Joined { epoch });
         self.replay_buffered(now);
         Ok(())
@@ -145,7 +169,13 @@ impl Conversation {
         if epoch > current {
             return self.buffer_future(epoch, bytes);
         }
-        if epoch < current {
+        // Application messages of the last few epochs are still read (openmls keeps their
+        // secrets): a proposal or vote that arrives after the epoch changed can still
+        // finalize a proposal of that epoch in its retired voting machine. Commits and
+        // anything older are stale.
+        let recent = current - epoch <= super::PAST_MLS_EPOCHS as u64
+            && protocol.content_type() == ContentType::Application;
+        if epoch < current && !recent {
             return Err(Error::StaleEpoch {
                 got: demls_consensus::Epoch(epoch),
                 current: demls_consensus::Epoch(current),
@@ -156,6 +186,13 @@ impl Conversation {
             .process_message(&self.provider, protocol)
             .map_err(mls_error)?;
         let sender = governance::member_of_credential(processed.credential())?;
+        if epoch < current && !self.roster().contains(&sender) {
+            // A late message of a member who has since left or been removed is not heard.
+            return Err(Error::StaleEpoch {
+                got: demls_consensus::Epoch(epoch),
+                current: demls_consensus::Epoch(current),
+            });
+        }
         let aad = processed.aad().to_vec();
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
@@ -170,30 +207,63 @@ impl Conversation {
         }
     }
 
+    /// Keeps a message of a future epoch (or, while joining, of any epoch). When the buffer
+    /// is full, a message of a later epoch than the earliest buffered one evicts the oldest
+    /// message of that earliest epoch: the later the epoch, the likelier it is still useful
+    /// (a joiner's buffer would otherwise fill with epochs it will never see).
     fn buffer_future(&mut self, epoch: u64, bytes: Vec<u8>) -> Result<(), Error> {
         if self.future.len() >= self.config.max_buffered_messages {
-            return Err(Error::BufferFull {
-                max: self.config.max_buffered_messages,
-            });
+            let earliest = self.future.iter().map(|(e, _, _)| *e).min();
+            match earliest {
+                Some(min) if min < epoch => {
+                    let i = self
+                        .future
+                        .iter()
+                        .position(|(e, _, _)| *e == min)
+                        .expect("the minimum is present");
+                    self.future.remove(i);
+                }
+                _ => {
+                    return Err(Error::BufferFull {
+                        max: self.config.max_buffered_messages,
+                    })
+                }
+            }
         }
-        self.future.push_back((epoch, bytes));
+        let digest = sha2::Sha256::digest(&bytes).into();
+        self.future.push_back((epoch, bytes, digest));
         Ok(())
     }
 
     /// Processes buffered messages that belong to the current epoch, in arrival order; drops
     /// those of past epochs and keeps future ones.
+    ///
+    /// A replayed commit moves the epoch (and replays, nested, what it finds buffered then);
+    /// messages this loop had taken out and puts back afterwards may belong to that new
+    /// epoch, so the loop runs again until the epoch stays put. (Found by the simulator: a
+    /// commit two epochs ahead, put back this way, waited for an epoch change that only it
+    /// could bring.)
     pub(super) fn replay_buffered(&mut self, now: Instant) {
-        let Some(current) = self.epoch().map(|e| e.0) else {
-            return;
-        };
-        let buffered = std::mem::take(&mut self.future);
-        for (epoch, bytes) in buffered {
-            if epoch > current || self.epoch().map(|e| e.0) != Some(current) {
-                self.future.push_back((epoch, bytes));
-            } else if epoch == current {
-                if let Err(e) = self.on_mls_message(now, bytes) {
-                    tracing::warn!(error = %e, "buffered message refused on replay");
+        loop {
+            let Some(current) = self.epoch().map(|e| e.0) else {
+                return;
+            };
+            let buffered = std::mem::take(&mut self.future);
+            for (epoch, bytes, digest) in buffered {
+                if epoch > current || self.epoch().map(|e| e.0) != Some(current) {
+                    self.future.push_back((epoch, bytes, digest));
+                } else if epoch == current {
+                    if let Err(e) = self.on_mls_message(now, bytes) {
+                        tracing::warn!(error = %e, "buffered message refused on replay");
+                    }
                 }
+            }
+            let moved = self.epoch().map(|e| e.0) != Some(current);
+            let due = self
+                .epoch()
+                .is_some_and(|e| self.future.iter().any(|(f, _, _)| *f <= e.0));
+            if !(moved && due) || self.phase != Phase::Member {
+                return;
             }
         }
     }
@@ -243,11 +313,57 @@ impl Conversation {
                 None => None,
             },
         };
-        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
+        // A message about a proposal of a past epoch goes to that epoch's retired machine
+        // (late votes, or a commit's evidence for a carried-over proposal).
+        let current = self.voting.as_ref().ok_or(Error::NotAMember)?.epoch();
+        let scope = match &message {
+            VotingMessage::Proposal(p) => p.header.epoch,
+            VotingMessage::Vote(v) => v.epoch,
+            VotingMessage::Bundle(b) => b
+                .proposal
+                .as_ref()
+                .map(|p| p.header.epoch)
+                .or_else(|| b.votes.first().map(|v| v.epoch))
+                .unwrap_or(current),
+        };
+        if let VotingMessage::Bundle(b) = &message {
+            if scope.0 < self.first_epoch {
+                // Evidence for a proposal of an epoch before this member joined: it has no
+                // roster to check the votes against, so it takes the proposal as finalized on
+                // a steward's word, as it took the welcome's carried approvals.
+                if !self.stewards.contains(&sender) {
+                    return Err(Error::NotFromSteward(sender));
+                }
+                let p = b.proposal.as_ref().ok_or(Error::InvalidProposal(
+                    "pre-join evidence without its proposal",
+                ))?;
+                if let Some((digest, action)) = new_action {
+                    self.actions.insert(digest, action);
+                }
+                self.approved.insert(p.digest());
+                self.retry_pending_commits(now);
+                return Ok(());
+            }
+        }
+        let to_retired = scope != current && self.retired.contains_key(&scope.0);
+        let voting = match self.retired.get_mut(&scope.0) {
+            Some(old) if to_retired => old,
+            _ => self.voting.as_mut().ok_or(Error::NotAMember)?,
+        };
         let crypto = self.provider.crypto();
         let outcome = match message {
             VotingMessage::Proposal(p) => voting.handle_proposal(crypto, unix, p)?,
-            VotingMessage::Vote(v) => voting.handle_vote(crypto, unix, v)?,
+            VotingMessage::Vote(v) => match voting.handle_vote(crypto, unix, v) {
+                Err(demls_consensus::Error::UnknownProposal(_))
+                    if self.orphan_votes.len() < self.config.max_buffered_messages =>
+                {
+                    // The vote overtook its proposal: keep it until the proposal opens
+                    // (dropping it could make this member's deadline decision differ).
+                    self.orphan_votes.push_back((sender, bytes.to_vec()));
+                    return Ok(());
+                }
+                other => other?,
+            },
             VotingMessage::Bundle(b) => voting.handle_bundle(crypto, unix, b)?,
         };
         let opened = match outcome {
@@ -258,9 +374,42 @@ impl Conversation {
         if let (true, Some((digest, action))) = (opened, new_action) {
             self.actions.insert(digest, action);
         }
+        if to_retired {
+            self.refresh_retired_digest();
+        }
+        if opened && !self.orphan_votes.is_empty() {
+            self.adopt_orphan_votes(now);
+        }
         self.drain_voting(now);
         self.retry_pending_commits(now);
         Ok(())
+    }
+
+    /// Feeds buffered votes whose proposal is now known to the voting machines; the others
+    /// stay. A vote refused now (e.g. by a decided proposal) is dropped.
+    fn adopt_orphan_votes(&mut self, now: Instant) {
+        let known = |c: &Self, bytes: &[u8]| match VotingMessage::decode(bytes, &c.limits) {
+            Ok(VotingMessage::Vote(v)) => c
+                .voting
+                .iter()
+                .chain(c.retired.values())
+                .any(|m| m.proposal(&v.proposal).is_some()),
+            _ => true, // undecodable now: drop it below
+        };
+        let orphans = std::mem::take(&mut self.orphan_votes);
+        let mut adopt = Vec::new();
+        for (sender, bytes) in orphans {
+            if known(self, &bytes) {
+                adopt.push((sender, bytes));
+            } else {
+                self.orphan_votes.push_back((sender, bytes));
+            }
+        }
+        for (sender, bytes) in adopt {
+            if let Err(e) = self.on_voting(now, sender, &bytes) {
+                tracing::debug!(error = %e, "buffered vote refused once its proposal opened");
+            }
+        }
     }
 
     /// Parses and checks the action of a proposal this member does not know yet.

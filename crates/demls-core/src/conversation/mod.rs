@@ -15,8 +15,8 @@ use demls_consensus::{
 use demls_wire::{v1, Limits};
 use openmls::prelude::{
     BasicCredential, Capabilities, Ciphersuite, CredentialWithKey, Extension, ExtensionType,
-    Extensions, GroupId, KeyPackage, Lifetime, MlsGroup, UnknownExtension,
-    PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
+    Extensions, GroupId, KeyPackage, Lifetime, MlsGroup, SenderRatchetConfiguration,
+    UnknownExtension, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
 };
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::random::OpenMlsRand;
@@ -44,6 +44,15 @@ pub const GROUP_PARAMS_EXTENSION: u16 = 0xF0D1;
 const KEY_PACKAGE_BUFFER_EPOCHS: u64 = 3;
 /// Commits that cannot be justified yet (their proposals are not finalized here) wait here.
 const MAX_PENDING_COMMITS: usize = 4;
+/// Voting machines of past epochs kept after an epoch change, so that proposals still open
+/// then can be finalized later — from votes still in flight or from the evidence a commit
+/// carries — by a member that moved on before seeing enough votes (docs/protocol.md §8).
+const RETIRED_VOTING_EPOCHS: usize = 8;
+/// Past epochs whose application messages openmls can still decrypt: a proposal or vote sent
+/// just before an epoch change and delivered after it still counts. Each kept epoch costs
+/// its message secrets in memory and in every storage write, so the window is short; older
+/// proposals are finalized from the evidence their commit carries.
+const PAST_MLS_EPOCHS: usize = 1;
 
 /// Where the member is in the conversation's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,6 +126,17 @@ pub struct Conversation {
     phase: Phase,
     group: Option<MlsGroup>,
     voting: Option<VotingMachine>,
+    /// Voting machines of the last [`RETIRED_VOTING_EPOCHS`] epochs, by epoch.
+    retired: BTreeMap<u64, VotingMachine>,
+    /// Digest of `retired`, refreshed whenever a retired machine changes (they rarely do,
+    /// and hashing their votes on every `state_digest` call was a fifth of a member's CPU).
+    retired_digest: [u8; 32],
+    /// The first epoch this member belonged to (0 for the creator).
+    first_epoch: u64,
+    /// Votes that arrived before their proposal (the network reorders), with their MLS
+    /// sender, in arrival order; fed to the voting machine once the proposal opens. At most
+    /// `max_buffered_messages`.
+    orphan_votes: VecDeque<(MemberId, Vec<u8>)>,
     stewards: Vec<MemberId>,
     /// Actions of the proposals known this epoch.
     actions: BTreeMap<ProposalDigest, ParsedAction>,
@@ -126,7 +146,7 @@ pub struct Conversation {
     evidence: BTreeMap<ProposalDigest, Vec<u8>>,
     key_packages: BTreeMap<MemberId, BufferedKeyPackage>,
     /// MLS messages for a future epoch, in arrival order.
-    future: VecDeque<(u64, Vec<u8>)>,
+    future: VecDeque<(u64, Vec<u8>, [u8; 32])>,
     /// Commits whose proposals are not (yet) finalized here.
     pending_commits: Vec<Vec<u8>>,
     reassembly: Reassembler,
@@ -175,6 +195,8 @@ impl Conversation {
             .with_group_id(GroupId::from_slice(c.id.as_bytes()))
             .ciphersuite(CIPHERSUITE)
             .with_wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .sender_ratchet_configuration(c.sender_ratchet())
+            .max_past_epochs(PAST_MLS_EPOCHS)
             .use_ratchet_tree_extension(true)
             .with_capabilities(capabilities())
             .with_group_context_extensions(extensions)
@@ -254,6 +276,10 @@ impl Conversation {
             phase: Phase::Member,
             group: None,
             voting: None,
+            retired: BTreeMap::new(),
+            retired_digest: Sha256::new().finalize().into(), // of no retired machine
+            first_epoch: 0,
+            orphan_votes: VecDeque::new(),
             stewards: Vec::new(),
             actions: BTreeMap::new(),
             approved: BTreeSet::new(),
@@ -266,6 +292,22 @@ impl Conversation {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Recomputes [`Self::retired_digest`]; call after any change to a retired machine.
+    pub(super) fn refresh_retired_digest(&mut self) {
+        let mut h = Sha256::new();
+        for (e, v) in &self.retired {
+            h.update(e.to_be_bytes());
+            h.update(v.state_digest());
+        }
+        self.retired_digest = h.finalize().into();
+    }
+
+    /// The openmls sender-ratchet configuration: our out-of-order tolerance, openmls's
+    /// default maximum forward distance (1000).
+    pub(super) fn sender_ratchet(&self) -> SenderRatchetConfiguration {
+        SenderRatchetConfiguration::new(self.config.out_of_order_tolerance, 1000)
     }
 
     /// Mixes fresh entropy from the host into the randomness streams. Call it with OS
@@ -347,6 +389,12 @@ impl Conversation {
         if let Some(v) = &self.voting {
             h.update(v.state_digest());
         }
+        h.update(self.retired_digest);
+        h.update(self.first_epoch.to_be_bytes());
+        for (sender, vote) in &self.orphan_votes {
+            lp(&mut h, sender.as_bytes());
+            lp(&mut h, vote);
+        }
         for (d, a) in &self.actions {
             h.update(d.0);
             lp(&mut h, a.member().as_bytes());
@@ -362,9 +410,9 @@ impl Conversation {
             lp(&mut h, m.as_bytes());
             h.update(kp.seen_at_epoch.to_be_bytes());
         }
-        for (e, bytes) in &self.future {
+        for (e, _, digest) in &self.future {
             h.update(e.to_be_bytes());
-            h.update(Sha256::digest(bytes));
+            h.update(digest);
         }
         for bytes in &self.pending_commits {
             h.update(Sha256::digest(bytes));
@@ -400,7 +448,7 @@ impl Conversation {
                 .values()
                 .map(|k| k.key_package.tls_serialized_len())
                 .sum::<usize>()
-            + self.future.iter().map(|(_, b)| b.len()).sum::<usize>()
+            + self.future.iter().map(|(_, b, _)| b.len()).sum::<usize>()
             + self.pending_commits.iter().map(Vec::len).sum::<usize>()
             + self.reassembly.bytes()
     }
@@ -425,8 +473,10 @@ impl Conversation {
         let timer = self.timers.next().map(|(at, _)| at);
         let voting = self
             .voting
-            .as_ref()
-            .and_then(|v| v.next_deadline())
+            .iter()
+            .chain(self.retired.values())
+            .filter_map(|v| v.next_deadline())
+            .min()
             .map(|t| self.clock.instant_of(t));
         [timer, voting].into_iter().flatten().min()
     }
@@ -440,6 +490,16 @@ impl Conversation {
         let unix = self.clock.unix_ms(now);
         if let Some(v) = self.voting.as_mut() {
             v.tick_deadlines(unix);
+        }
+        let retired_due = self
+            .retired
+            .values()
+            .any(|v| v.next_deadline().is_some_and(|d| d <= unix));
+        if retired_due {
+            for v in self.retired.values_mut() {
+                v.tick_deadlines(unix);
+            }
+            self.refresh_retired_digest();
         }
         self.drain_voting(now);
         // Decisions may have justified waiting commits, or armed the freeze window at `now`.

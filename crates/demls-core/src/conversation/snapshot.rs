@@ -11,10 +11,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use demls_consensus::{Choice, ConversationId, TiePolicy, VotingMachine};
+use demls_consensus::{Choice, ConversationId, Roster, TiePolicy, Voter, VotingMachine};
 use openmls::prelude::{GroupId, MlsGroup};
 use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::types::SignatureScheme;
 use openmls_traits::OpenMlsProvider;
+use sha2::Digest as _;
 
 use super::{roster_of, BufferedKeyPackage, Conversation, Phase};
 use crate::clock::Clock;
@@ -50,6 +52,7 @@ fn write_config(w: &mut Writer, c: &ConversationConfig) {
         c.max_buffered_messages,
         c.max_open_proposals_per_member,
         c.max_proposals_per_member_per_epoch,
+        c.out_of_order_tolerance as usize,
     ] {
         w.u64(v as u64);
     }
@@ -76,7 +79,7 @@ fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
         TiePolicy::Reject
     };
     let pending_join_expiry = r.duration()?;
-    let mut sizes = [0usize; 7];
+    let mut sizes = [0usize; 8];
     for s in &mut sizes {
         *s = usize::try_from(r.u64()?).map_err(|_| bad("size out of range"))?;
     }
@@ -94,6 +97,8 @@ fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
         max_buffered_messages: sizes[4],
         max_open_proposals_per_member: sizes[5],
         max_proposals_per_member_per_epoch: sizes[6],
+        out_of_order_tolerance: u32::try_from(sizes[7])
+            .map_err(|_| bad("out-of-order tolerance out of range"))?,
         reassembly_expiry: r.duration()?,
         key_package_lifetime: r.duration()?,
         max_clock_skew: r.duration()?,
@@ -162,7 +167,7 @@ impl Conversation {
             w.u64(kp.seen_at_epoch);
         }
         w.u32(self.future.len() as u32);
-        for (e, b) in &self.future {
+        for (e, b, _) in &self.future {
             w.u64(*e);
             w.bytes(b);
         }
@@ -176,6 +181,22 @@ impl Conversation {
         for (at, kind) in timers {
             write_timer(&mut w, kind);
             w.duration(since(at));
+        }
+        w.u32(self.retired.len() as u32);
+        for (epoch, v) in &self.retired {
+            w.u64(*epoch);
+            w.u32(v.roster().len());
+            for voter in v.roster().voters() {
+                w.bytes(voter.id.as_bytes());
+                w.bytes(&voter.signature_key);
+            }
+            w.bytes(&v.snapshot().map_err(|e| bad(&e.to_string()))?);
+        }
+        w.u64(self.first_epoch);
+        w.u32(self.orphan_votes.len() as u32);
+        for (sender, vote) in &self.orphan_votes {
+            w.bytes(sender.as_bytes());
+            w.bytes(vote);
         }
         Ok(w.0)
     }
@@ -277,7 +298,9 @@ impl Conversation {
         let mut future = VecDeque::new();
         for _ in 0..r.u32()? {
             let e = r.u64()?;
-            future.push_back((e, r.bytes()?.to_vec()));
+            let bytes = r.bytes()?.to_vec();
+            let digest = sha2::Sha256::digest(&bytes).into();
+            future.push_back((e, bytes, digest));
         }
         c.future = future;
         for _ in 0..r.u32()? {
@@ -290,6 +313,34 @@ impl Conversation {
             timers.set(kind, origin + r.duration()?);
         }
         c.timers = timers;
+        for _ in 0..r.u32()? {
+            let epoch = r.u64()?;
+            let mut voters = Vec::new();
+            for _ in 0..r.u32()? {
+                let id = r.member()?;
+                voters.push(Voter {
+                    id,
+                    signature_key: r.bytes()?.to_vec(),
+                });
+            }
+            let roster =
+                Roster::new(SignatureScheme::ED25519, voters).map_err(|e| bad(&e.to_string()))?;
+            let config = c
+                .voting
+                .as_ref()
+                .ok_or(bad("retired voting state without a group"))?
+                .config()
+                .clone();
+            let machine = VotingMachine::restore(config, roster, r.bytes()?)
+                .map_err(|e| bad(&e.to_string()))?;
+            c.retired.insert(epoch, machine);
+        }
+        c.refresh_retired_digest();
+        c.first_epoch = r.u64()?;
+        for _ in 0..r.u32()? {
+            let sender = r.member()?;
+            c.orphan_votes.push_back((sender, r.bytes()?.to_vec()));
+        }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
         }

@@ -5,9 +5,12 @@
 //! methods whole; the bodies are one-liners over the helpers below.)
 //!
 //! This is a port of `openmls_memory_storage` 0.6.0 (`src/lib.rs`), © the OpenMLS authors,
-//! MIT license. Storage keys and values are exactly the original's — `label ‖ json(key) ‖
-//! u16be(version)` for keys, `serde_json` for values, JSON lists of JSON blobs for the list
-//! entries — so openmls behaves identically on either store. The changes:
+//! MIT license. Storage keys are the original's — `label ‖ json(key) ‖ u16be(version)` — and
+//! list entries are JSON lists of blobs as there. The changes:
+//!
+//! * Values are MessagePack (`rmp_serde`, with field names) instead of JSON: openmls
+//!   rewrites a group's message secrets after every decrypted message, and serializing their
+//!   byte arrays as JSON numbers was most of a member's CPU in large groups.
 //!
 //! * `RwLock<HashMap>` becomes `RefCell<BTreeMap>`: no lock (the sans-IO core owns none; openmls
 //!   never touches storage from its rayon workers, which only see the crypto provider), and
@@ -256,7 +259,7 @@ impl MemoryStorage {
     ) -> Result<Option<V>, MemoryStorageError> {
         let storage_key = build_key_from_vec::<CURRENT_VERSION>(label, key.to_vec());
         match self.values.borrow().get(&storage_key) {
-            Some(value) => Ok(Some(serde_json::from_slice(value)?)),
+            Some(value) => Ok(Some(decode(value)?)),
             None => Ok(None),
         }
     }
@@ -271,9 +274,7 @@ impl MemoryStorage {
             Some(list_bytes) => serde_json::from_slice(list_bytes)?,
             None => Vec::new(),
         };
-        list.iter()
-            .map(|bytes| serde_json::from_slice(bytes).map_err(MemoryStorageError::from))
-            .collect()
+        list.iter().map(|bytes| decode(bytes)).collect()
     }
 
     fn delete(&self, label: &[u8], key: &[u8]) -> Result<(), MemoryStorageError> {
@@ -284,7 +285,7 @@ impl MemoryStorage {
 
     /// `write` with the key and value given as serializable values.
     fn put(&self, label: &[u8], key: &impl Serialize, value: &impl Serialize) -> Result<(), E> {
-        self.write(label, &json(key)?, json(value)?)
+        self.write(label, &json(key)?, encode(value)?)
     }
 }
 
@@ -292,6 +293,17 @@ type E = MemoryStorageError;
 
 fn json(value: &impl Serialize) -> Result<Vec<u8>, E> {
     Ok(serde_json::to_vec(value)?)
+}
+
+/// A stored value: MessagePack with field names (self-describing, as openmls's serde
+/// implementations need, and several times faster than JSON for the byte arrays of secrets
+/// that openmls rewrites after every decrypted message).
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, E> {
+    rmp_serde::to_vec_named(value).map_err(|_| MemoryStorageError::SerializationError)
+}
+
+fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<V, E> {
+    rmp_serde::from_slice(bytes).map_err(|_| MemoryStorageError::SerializationError)
 }
 
 /// `label ‖ key ‖ u16be(version)`, as in the original.
@@ -358,7 +370,7 @@ impl StorageProvider<CURRENT_VERSION> for MemoryStorage {
         group_id: &GroupId,
         leaf_node: &LeafNode,
     ) -> Result<(), E> {
-        self.append(OWN_LEAF_NODES_LABEL, &json(group_id)?, json(leaf_node)?)
+        self.append(OWN_LEAF_NODES_LABEL, &json(group_id)?, encode(leaf_node)?)
     }
 
     fn queue_proposal<
@@ -376,7 +388,7 @@ impl StorageProvider<CURRENT_VERSION> for MemoryStorage {
         self.append(
             PROPOSAL_QUEUE_REFS_LABEL,
             &json(group_id)?,
-            json(proposal_ref)?,
+            encode(proposal_ref)?,
         )
     }
 
@@ -517,7 +529,7 @@ impl StorageProvider<CURRENT_VERSION> for MemoryStorage {
         key_pairs: &[HpkeKeyPair],
     ) -> Result<(), E> {
         let key = epoch_key_pairs_id(group_id, epoch, leaf_index)?;
-        self.write(EPOCH_KEY_PAIRS_LABEL, &key, json(&key_pairs)?)
+        self.write(EPOCH_KEY_PAIRS_LABEL, &key, encode(&key_pairs)?)
     }
 
     fn write_key_package<
@@ -745,7 +757,7 @@ impl StorageProvider<CURRENT_VERSION> for MemoryStorage {
         self.remove_item(
             PROPOSAL_QUEUE_REFS_LABEL,
             &json(group_id)?,
-            json(proposal_ref)?,
+            encode(proposal_ref)?,
         )?;
         self.delete(QUEUED_PROPOSAL_LABEL, &json(&(group_id, proposal_ref))?)
     }
@@ -891,8 +903,8 @@ mod tests {
         let store = MemoryStorage::new();
         store.write(b"B", b"k2", b"v2".to_vec()).unwrap();
         store.write(b"A", b"k1", b"v1".to_vec()).unwrap();
-        store.append(b"L", b"k", json(&"one").unwrap()).unwrap();
-        store.append(b"L", b"k", json(&"two").unwrap()).unwrap();
+        store.append(b"L", b"k", encode(&"one").unwrap()).unwrap();
+        store.append(b"L", b"k", encode(&"two").unwrap()).unwrap();
         store
     }
 
@@ -910,7 +922,7 @@ mod tests {
         let list: Vec<String> = restored.read_list(b"L", b"k").unwrap();
         assert_eq!(list, ["one", "two"]);
         restored
-            .remove_item(b"L", b"k", json(&"one").unwrap())
+            .remove_item(b"L", b"k", encode(&"one").unwrap())
             .unwrap();
         let list: Vec<String> = restored.read_list(b"L", b"k").unwrap();
         assert_eq!(list, ["two"]);
