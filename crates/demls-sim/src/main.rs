@@ -1,0 +1,716 @@
+//! `demls-sim`: the de-MLS simulator's command line. See `demls-sim --help` and the README.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use demls_sim::scenario::{Jitter, Mode};
+use demls_sim::trace::{replay, Trace};
+use demls_sim::{Options, Progress, ReplayOutcome, Scenario, Sim, Summary};
+use rayon::prelude::*;
+
+/// The deterministic de-MLS simulator: real groups, real cryptography, virtual time,
+/// network and member faults, invariants checked after every step.
+///
+/// With no arguments it runs the default scenario (8 members, two minutes of churn and chat,
+/// a partition that heals, a crash and restart, clock skew) in a few seconds.
+#[derive(Parser, Debug)]
+#[command(name = "demls-sim", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run one scenario (the default command).
+    Run(Box<RunArgs>),
+    /// Draw and run many small scenarios; report failures with their reproduction commands.
+    Swarm(SwarmArgs),
+    /// Re-execute a recorded trace and report "identical" or the first divergence.
+    Replay {
+        /// The trace file.
+        file: PathBuf,
+    },
+    /// Write the single-member trace of one member.
+    Extract {
+        /// The trace file.
+        file: PathBuf,
+        /// The member (node index).
+        #[arg(long)]
+        member: u32,
+        /// Where to write it (default: FILE.member-K).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ModeArg {
+    Safety,
+    Liveness,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum JitterArg {
+    Uniform,
+    Exponential,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+struct RunArgs {
+    /// Read the scenario from a JSON file (flags below override its fields).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Run the swarm scenario drawn from this case seed (as `swarm` reports).
+    #[arg(long, conflicts_with = "scenario")]
+    generated: Option<u64>,
+    /// The run seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Initial group size.
+    #[arg(long)]
+    members: Option<usize>,
+    /// Workload duration, seconds of virtual time.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Stop the workload after this many epochs of churn past the initial group.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Safety (faults throughout) or liveness (heal, then demand progress).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Liveness mode: heal time, seconds (default: end of the workload).
+    #[arg(long)]
+    heal_at: Option<u64>,
+    /// Mean time between churn events, ms (0: no churn).
+    #[arg(long)]
+    churn_interval: Option<u64>,
+    /// Application messages per minute.
+    #[arg(long)]
+    messages_per_minute: Option<u64>,
+    /// Base one-way latency, ms.
+    #[arg(long)]
+    latency: Option<u64>,
+    /// Jitter scale, ms.
+    #[arg(long)]
+    jitter: Option<u64>,
+    /// Jitter distribution.
+    #[arg(long, value_enum)]
+    jitter_dist: Option<JitterArg>,
+    /// Loss probability per delivery.
+    #[arg(long)]
+    loss: Option<f64>,
+    /// Duplication probability per delivery.
+    #[arg(long)]
+    duplicate: Option<f64>,
+    /// Reordering probability per delivery.
+    #[arg(long)]
+    reorder: Option<f64>,
+    /// Number of random partitions.
+    #[arg(long)]
+    partitions: Option<u32>,
+    /// Number of random crashes.
+    #[arg(long)]
+    crashes: Option<u32>,
+    /// Number of random silences.
+    #[arg(long)]
+    silences: Option<u32>,
+    /// Maximum clock skew per node, ms.
+    #[arg(long)]
+    skew: Option<u64>,
+    /// Lost, partitioned and crashed-node deliveries are gone for good (safety mode only).
+    #[arg(long)]
+    no_repair: bool,
+    /// Worker threads (0: all cores, 1: sequential). The result does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print the summary as JSON (deterministic: no timings).
+    #[arg(long)]
+    json: bool,
+    /// Record a trace to this file.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Print the scenario as JSON and exit.
+    #[arg(long)]
+    print_scenario: bool,
+    /// Run twice and require identical results (determinism check).
+    #[arg(long)]
+    twice: bool,
+    /// No progress line.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print one status row per member input to stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Args, Debug)]
+struct SwarmArgs {
+    /// Number of runs.
+    #[arg(long, default_value_t = 100)]
+    runs: u64,
+    /// Seed from which the case seeds are drawn.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Parallel runs (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Force every drawn scenario into this mode (default: drawn per run).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Cmd::Run(args)) => run(*args),
+        Some(Cmd::Swarm(args)) => swarm(args),
+        Some(Cmd::Replay { file }) => replay_file(&file),
+        Some(Cmd::Extract { file, member, out }) => extract(&file, member, out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn build_scenario(a: &RunArgs) -> Fallible<Scenario> {
+    let mut s = match (&a.scenario, a.generated) {
+        (Some(path), _) => {
+            let json = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            Scenario::from_json(&json)?
+        }
+        (None, Some(case)) => Scenario::generate(case),
+        (None, None) => Scenario::default(),
+    };
+    if let Some(v) = a.seed {
+        s.seed = v;
+    }
+    if let Some(v) = a.members {
+        s.members = v;
+        s.workload.max_members = s.workload.max_members.max(v + v / 4 + 1);
+        s.workload.min_members = s.workload.min_members.min(v);
+    }
+    if let Some(v) = a.duration {
+        s.duration_ms = v * 1000;
+    }
+    if let Some(v) = a.epochs {
+        s.epochs = Some(v);
+    }
+    if let Some(m) = a.mode {
+        s.mode = match m {
+            ModeArg::Safety => Mode::Safety,
+            ModeArg::Liveness => {
+                s.network.repair = true;
+                Mode::Liveness
+            }
+        };
+    }
+    if let Some(v) = a.heal_at {
+        s.heal_at_ms = Some(v * 1000);
+    }
+    if let Some(v) = a.churn_interval {
+        s.workload.churn_interval_ms = v;
+    }
+    if let Some(v) = a.messages_per_minute {
+        s.workload.messages_per_minute = v;
+    }
+    let l = &mut s.network.link;
+    if let Some(v) = a.latency {
+        l.latency_ms = v;
+    }
+    if let Some(v) = a.jitter {
+        l.jitter_ms = v;
+    }
+    if let Some(j) = a.jitter_dist {
+        l.jitter = match j {
+            JitterArg::Uniform => Jitter::Uniform,
+            JitterArg::Exponential => Jitter::Exponential,
+        };
+    }
+    if let Some(v) = a.loss {
+        l.loss = v;
+    }
+    if let Some(v) = a.duplicate {
+        l.duplicate = v;
+    }
+    if let Some(v) = a.reorder {
+        l.reorder = v;
+    }
+    if let Some(v) = a.partitions {
+        s.network.random_partitions = v;
+    }
+    if let Some(v) = a.crashes {
+        s.faults.random_crashes = v;
+    }
+    if let Some(v) = a.silences {
+        s.faults.random_silences = v;
+    }
+    if let Some(v) = a.skew {
+        s.faults.max_clock_skew_ms = v;
+    }
+    if a.no_repair {
+        s.network.repair = false;
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+/// The command line that reproduces this run, quoted for a POSIX shell.
+fn repro_command() -> String {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Recording is not part of the run; drop `--record FILE` from the reproduction.
+    if let Some(i) = args.iter().position(|a| a == "--record") {
+        args.drain(i..(i + 2).min(args.len()));
+    }
+    args.retain(|a| !a.starts_with("--record="));
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    format!("demls-sim {}", quoted.join(" "))
+        .trim_end()
+        .to_owned()
+}
+
+/// Process CPU time (user + system).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+struct ProgressLine {
+    enabled: bool,
+    last: Option<Instant>,
+    width: usize,
+}
+
+impl ProgressLine {
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled: enabled && std::io::stderr().is_terminal(),
+            last: None,
+            width: 0,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // the binary's progress display reads the wall clock
+    fn update(&mut self, p: &Progress) {
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|l| now - l < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(now);
+        let line = format!(
+            "[{:>8.1} s] epoch {:>4} · members {:>4} · proposals {:>5} · messages {:>7} · steps {:>9} · violations {}",
+            p.virtual_ms as f64 / 1000.0,
+            p.epoch,
+            p.members,
+            p.proposals,
+            p.messages,
+            p.steps,
+            p.violations
+        );
+        self.width = self.width.max(line.len());
+        eprint!("\r{line:<w$}", w = self.width);
+        let _ = std::io::stderr().flush();
+    }
+
+    fn clear(&mut self) {
+        if self.enabled && self.width > 0 {
+            eprint!("\r{:w$}\r", "", w = self.width);
+        }
+    }
+}
+
+fn run_once(s: &Scenario, a: &RunArgs, record: Option<&PathBuf>) -> Fallible<Summary> {
+    let mut sim = Sim::new(
+        s.clone(),
+        Options {
+            threads: a.threads,
+            verbose: a.verbose,
+        },
+    )?;
+    if let Some(path) = record {
+        let f =
+            std::fs::File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+        sim.record(Box::new(std::io::BufWriter::new(f)))?;
+    }
+    let mut line = ProgressLine::new(!a.quiet && !a.json && !a.verbose);
+    let summary = sim.run(|p| line.update(p));
+    line.clear();
+    if let Some(e) = sim.trace_error() {
+        return Err(format!("writing the trace: {e}").into());
+    }
+    Ok(summary)
+}
+
+#[allow(clippy::disallowed_methods)] // wall-clock time for the human summary only
+fn run(a: RunArgs) -> Fallible<ExitCode> {
+    let s = build_scenario(&a)?;
+    if a.print_scenario {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (wall, cpu) = (Instant::now(), cpu_time());
+    let summary = run_once(&s, &a, a.record.as_ref())?;
+    let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
+    let mut failed = !summary.violations.is_empty();
+    let mut determinism = None;
+    if a.twice {
+        let again = run_once(&s, &a, None)?;
+        let same = again == summary;
+        determinism = Some(same);
+        failed |= !same;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&s, &summary, wall, cpu);
+        if let Some(same) = determinism {
+            println!(
+                "  determinism       {}",
+                if same {
+                    "second run identical"
+                } else {
+                    "SECOND RUN DIFFERS"
+                }
+            );
+        }
+        if let Some(path) = &a.record {
+            println!("  trace             {}", path.display());
+        }
+    }
+    if failed {
+        eprintln!(
+            "\nFAILED: {} violation(s){}. Seed {}. Reproduce with:\n  {}",
+            summary.violations.len(),
+            if determinism == Some(false) {
+                " and a non-deterministic re-run"
+            } else {
+                ""
+            },
+            s.seed,
+            repro_command()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
+    let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+    println!(
+        "demls-sim · seed {} · {} mode · {} members · link {}+{} ms, loss {}, dup {}, reorder {} · {} partitions · {} crashes",
+        s.seed,
+        m.mode,
+        s.members,
+        s.network.link.latency_ms,
+        s.network.link.jitter_ms,
+        s.network.link.loss,
+        s.network.link.duplicate,
+        s.network.link.reorder,
+        s.network.partitions.len() + s.network.random_partitions as usize,
+        s.faults.crashes.len() + s.faults.random_crashes as usize,
+    );
+    println!("  virtual time      {}", secs(m.virtual_ms));
+    println!(
+        "  group             {} members at the end · {} nodes took part · initial group at epoch {} ({})",
+        m.members,
+        m.nodes,
+        m.bootstrap_epoch.map_or("-".into(), |e| e.to_string()),
+        m.bootstrap_ms.map_or("never complete".into(), secs),
+    );
+    println!("  epochs            {}", m.epochs);
+    println!(
+        "  proposals         {} opened · {} approved · {} rejected · {} committed · {} uncommitted",
+        m.proposals, m.approved, m.rejected, m.committed, m.uncommitted
+    );
+    if m.deadline_divergences > 0 {
+        println!(
+            "  divergences       {} deadline decisions differed (votes delayed past the deadline)",
+            m.deadline_divergences
+        );
+    }
+    println!(
+        "  proposal→commit   p50 {} · p99 {}",
+        secs(m.commit_p50_ms),
+        secs(m.commit_p99_ms)
+    );
+    println!(
+        "  messages          {} sent · {} delivered",
+        thousands(m.messages_sent),
+        thousands(m.messages_delivered)
+    );
+    println!(
+        "  network           {} packets · {:.2} MB sent · {} deliveries · {} lost · {} deferred · {} dropped · {} duplicated",
+        thousands(m.packets),
+        m.bytes_sent as f64 / 1e6,
+        thousands(m.deliveries),
+        thousands(m.lost),
+        thousands(m.deferred),
+        thousands(m.dropped),
+        thousands(m.duplicated)
+    );
+    println!(
+        "  churn & faults    {} joins · {} expired · {} leaves · {} removals · {} crashes · {} restarts",
+        m.joins_started, m.joins_expired, m.leaves, m.removals, m.crashes, m.restarts
+    );
+    if !m.refusals.is_empty() {
+        let r: Vec<String> = m
+            .refusals
+            .iter()
+            .map(|(k, v)| format!("{} × {k}", thousands(*v)))
+            .collect();
+        println!("  refused inputs    {}", r.join(" · "));
+    }
+    if let (Some(h), Some(b)) = (m.heal_ms, m.liveness_bound_ms) {
+        println!(
+            "  liveness          healed at {} · commit bound {} + one round per queued proposal",
+            secs(h),
+            secs(b)
+        );
+    }
+    println!(
+        "  steps             {} inputs · CPU {:.2} s · wall {:.2} s",
+        thousands(m.steps),
+        cpu.as_secs_f64(),
+        wall.as_secs_f64()
+    );
+    println!("  run hash          {}", m.run_hash);
+    if m.violations.is_empty() {
+        println!("  result            OK · 0 violations");
+    } else {
+        println!("  result            {} VIOLATIONS", m.violations.len());
+        for v in m.violations.iter().take(20) {
+            println!(
+                "    {:?} at {} node {}: {}",
+                v.invariant,
+                secs(v.time_ms),
+                v.node.map_or("-".into(), |n| n.to_string()),
+                v.detail
+            );
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct SwarmFailure {
+    case: u64,
+    command: String,
+    violations: Vec<demls_sim::Violation>,
+}
+
+#[allow(clippy::disallowed_methods)] // wall-clock rate for the report
+fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()?;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let failures_so_far = std::sync::atomic::AtomicU64::new(0);
+    let tty = std::io::stderr().is_terminal() && !a.json;
+    let mut rng = demls_sim::rng::SimRng::fork(a.seed, "swarm");
+    let cases: Vec<u64> = (0..a.runs).map(|_| rng.next_u64() >> 16).collect();
+    let results: Vec<(u64, Summary)> = pool.install(|| {
+        cases
+            .par_iter()
+            .map(|&case| {
+                let s = generated(case, a.mode);
+                let mut sim = Sim::new(
+                    s,
+                    Options {
+                        threads: 1,
+                        verbose: false,
+                    },
+                )
+                .expect("generated scenarios are valid");
+                let summary = sim.run(|_| {});
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if !summary.violations.is_empty() {
+                    failures_so_far.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if tty {
+                    eprint!(
+                        "\rswarm: {n}/{} runs · {} failing",
+                        a.runs,
+                        failures_so_far.load(std::sync::atomic::Ordering::Relaxed)
+                    );
+                }
+                (case, summary)
+            })
+            .collect()
+    });
+    if tty {
+        eprintln!();
+    }
+    let elapsed = started.elapsed();
+    let failures: Vec<SwarmFailure> = results
+        .iter()
+        .filter(|(_, s)| !s.violations.is_empty())
+        .map(|(case, s)| SwarmFailure {
+            case: *case,
+            command: match a.mode {
+                None => format!("demls-sim --generated {case}"),
+                Some(ModeArg::Safety) => format!("demls-sim --generated {case} --mode safety"),
+                Some(ModeArg::Liveness) => {
+                    format!("demls-sim --generated {case} --mode liveness")
+                }
+            },
+            violations: s.violations.clone(),
+        })
+        .collect();
+    let epochs: u64 = results.iter().map(|(_, s)| s.epochs).sum();
+    let committed: u64 = results.iter().map(|(_, s)| s.committed).sum();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "runs": a.runs,
+                "seed": a.seed,
+                "epochs": epochs,
+                "committed": committed,
+                "failures": failures,
+            }))?
+        );
+    } else {
+        println!(
+            "swarm · seed {} · {} runs in {:.1} s ({:.0} runs/min) · {} epochs · {} commits · {} failing",
+            a.seed,
+            a.runs,
+            elapsed.as_secs_f64(),
+            a.runs as f64 * 60.0 / elapsed.as_secs_f64().max(1e-9),
+            epochs,
+            committed,
+            failures.len()
+        );
+        for f in &failures {
+            println!("  FAILED case {}: reproduce with `{}`", f.case, f.command);
+            for v in f.violations.iter().take(3) {
+                println!("    {:?} at {} ms: {}", v.invariant, v.time_ms, v.detail);
+            }
+        }
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The swarm scenario of `case`, in `mode` when given (liveness needs repair).
+fn generated(case: u64, mode: Option<ModeArg>) -> Scenario {
+    let mut s = Scenario::generate(case);
+    match mode {
+        None => {}
+        Some(ModeArg::Safety) => s.mode = Mode::Safety,
+        Some(ModeArg::Liveness) => {
+            s.mode = Mode::Liveness;
+            s.network.repair = true;
+        }
+    }
+    s
+}
+
+fn read_trace(path: &PathBuf) -> Fallible<Trace> {
+    let f = std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    Ok(Trace::read(std::io::BufReader::new(f))?)
+}
+
+#[allow(clippy::disallowed_methods)] // the replay's base instant; only offsets matter
+fn replay_file(path: &PathBuf) -> Fallible<ExitCode> {
+    let trace = read_trace(path)?;
+    let tb = demls_sim::node::TimeBase {
+        base: Instant::now(),
+        start_unix_ms: trace.header.start_unix_ms,
+    };
+    let tty = std::io::stderr().is_terminal();
+    let outcome = replay(&trace, &tb, |done, total| {
+        if tty {
+            eprint!("\rreplaying: {done}/{total} records");
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    let what = match trace.header.member {
+        Some(m) => format!("single-member trace of member {m}"),
+        None => "trace".to_owned(),
+    };
+    match outcome {
+        ReplayOutcome::Identical { records } => {
+            println!(
+                "identical: {records} records of the {what} (seed {}, written by demls-sim {}) reproduced",
+                trace.header.seed, trace.header.crate_version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ReplayOutcome::Diverged(d) => {
+            println!("{d}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn extract(path: &PathBuf, member: u32, out: Option<PathBuf>) -> Fallible<ExitCode> {
+    let trace = read_trace(path)?;
+    let single = trace.extract(member)?;
+    let out = out.unwrap_or_else(|| {
+        let mut p = path.clone().into_os_string();
+        p.push(format!(".member-{member}"));
+        p.into()
+    });
+    std::fs::write(&out, single.encode()).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!(
+        "wrote {} ({} records of member {member})",
+        out.display(),
+        single.records.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1094 @@
+//! The world: nodes, the network in flight, the workload, the fault schedule, and the loop
+//! that advances virtual time (TigerBeetle's simulator, quinn's `Pair` generalised).
+//!
+//! # How a step works
+//! Time jumps to the earliest of: a scheduled global event (workload, fault, heal), a
+//! delivery, a member deadline. A global event is handled alone. Otherwise the step takes the
+//! *window* `[t, t + min_latency)` (cut at the next global event): nothing a member sends in
+//! it can arrive inside it, so the members are independent within the window and are
+//! processed in parallel (each one's deliveries and deadlines in time order). The records are
+//! then merged in `(time, node, order)` order — so the run, the trace and every random draw
+//! are the same whatever the number of threads — checked against the invariants, and their
+//! transmits published through the network model.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use demls_consensus::{Choice, ConversationId, MemberId, Outcome, ProposalDigest};
+use demls_core::{Channel, ConversationConfig, Event, Phase};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::invariants::{action_key, ActionKey, Checker, Invariant, Violation};
+use crate::netem::{self, ActivePartition, Side, MS};
+use crate::node::{Command, Input, InputRecord, SimNode, TimeBase};
+use crate::rng::SimRng;
+use crate::scenario::{Mode, Scenario, ScenarioError};
+use crate::stats::{percentile, Counters, Summary};
+use crate::trace::{self, hash_record, pb, TraceError, TraceWriter};
+
+/// Derived Unix time at virtual time zero: 2026-01-01T00:00:00Z.
+pub const START_UNIX_MS: u64 = 1_767_225_600_000;
+
+/// How the simulator runs (not part of the scenario: none of it changes the result).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Worker threads for the member windows; 0 = all cores, 1 = sequential.
+    pub threads: usize,
+    /// Print one status row per input to stderr (TigerBeetle's status line): virtual time,
+    /// step, node, input, result, outputs.
+    pub verbose: bool,
+}
+
+/// A live progress report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Virtual time, ms.
+    pub virtual_ms: u64,
+    /// The steward's epoch.
+    pub epoch: u64,
+    /// Members in the group (steward's roster).
+    pub members: usize,
+    /// Proposals opened.
+    pub proposals: u64,
+    /// Messages delivered.
+    pub messages: u64,
+    /// Violations so far.
+    pub violations: usize,
+    /// Inputs processed.
+    pub steps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Global {
+    Bootstrap,
+    Churn,
+    Message,
+    Vote(usize, ProposalDigest, Choice),
+    Crash { node: usize, down: u64 },
+    RandomCrash,
+    Restart(usize),
+    RandomSilence,
+    Rejoin(usize),
+    Heal,
+}
+
+#[derive(Debug, Clone)]
+struct Delivery {
+    to: usize,
+    bytes: Arc<Vec<u8>>,
+}
+
+/// Lifecycle of one proposal, as the whole run saw it.
+#[derive(Debug, Clone)]
+struct ProposalLife {
+    key: ActionKey,
+    opened: u64,
+    decided: Option<(u64, Outcome)>,
+    /// Approved proposals waiting when this one became due (liveness bound).
+    queue_ahead: u64,
+    /// When the steward (the committer) finalized it YES, if it did.
+    steward_yes: Option<u64>,
+    committed: Option<u64>,
+}
+
+/// A simulation run.
+pub struct Sim {
+    scenario: Scenario,
+    config: ConversationConfig,
+    pool: Option<rayon::ThreadPool>,
+    verbose: bool,
+    tb: TimeBase,
+    conversation: ConversationId,
+    now: u64,
+    min_latency: u64,
+    max_delay: u64,
+    nodes: Vec<SimNode>,
+    silences: Vec<(usize, u64, u64)>,
+    crashed_until: BTreeMap<usize, u64>,
+    /// Deliveries a crashed node missed, kept by the store until it restarts.
+    store: BTreeMap<usize, Vec<Arc<Vec<u8>>>>,
+    deliveries: BTreeMap<(u64, u64), Delivery>,
+    globals: BTreeMap<(u64, u64), Global>,
+    seq: u64,
+    partitions: Vec<ActivePartition>,
+    net_rng: SimRng,
+    work_rng: SimRng,
+    fault_rng: SimRng,
+    entropy_rng: SimRng,
+    checker: Checker,
+    counters: Counters,
+    proposals: BTreeMap<ProposalDigest, ProposalLife>,
+    /// Changes some commit made: a later approval of the same change is moot.
+    applied: BTreeSet<ActionKey>,
+    /// The target size of the initial group, and when it was reached.
+    bootstrap_done: Option<(u64, u64)>,
+    workload_end: u64,
+    healed: bool,
+    heal_at: Option<u64>,
+    stop_at: u64,
+    run_hash: Sha256,
+    trace: Option<TraceWriter>,
+    trace_error: Option<TraceError>,
+    max_epoch: u64,
+    message_no: u64,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("now_ms", &(self.now / MS))
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The id of node `i`.
+pub fn member_name(i: usize) -> MemberId {
+    MemberId::new(format!("member-{i:04}")).expect("valid member id")
+}
+
+/// The seed of node `i`'s `attempt`-th start in a run seeded with `seed` (secret).
+pub fn member_seed(seed: u64, i: usize, attempt: u32) -> [u8; 32] {
+    Sha256::digest(format!("demls-sim seed {seed} node {i} attempt {attempt}")).into()
+}
+
+impl Sim {
+    /// Prepares a run of `scenario`.
+    pub fn new(scenario: Scenario, options: Options) -> Result<Self, ScenarioError> {
+        scenario.validate()?;
+        if scenario.mode == Mode::Liveness && !scenario.network.repair {
+            return Err(ScenarioError::Config(
+                "liveness mode needs network repair (without it a lost commit is lost for good)",
+            ));
+        }
+        let seed = scenario.seed;
+        #[allow(clippy::disallowed_methods)] // the base of virtual time; only offsets matter
+        let base = Instant::now();
+        let pool = match options.threads {
+            1 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .expect("thread pool"),
+            ),
+        };
+        let mut sim = Self {
+            config: scenario.config.conversation(),
+            pool,
+            verbose: options.verbose,
+            tb: TimeBase {
+                base,
+                start_unix_ms: START_UNIX_MS,
+            },
+            conversation: ConversationId::new(format!("demls-sim-{seed}").into_bytes())
+                .expect("valid id"),
+            now: 0,
+            min_latency: netem::min_latency(&scenario.network),
+            max_delay: netem::max_delay(&scenario.network),
+            nodes: Vec::new(),
+            silences: Vec::new(),
+            crashed_until: BTreeMap::new(),
+            store: BTreeMap::new(),
+            deliveries: BTreeMap::new(),
+            globals: BTreeMap::new(),
+            seq: 0,
+            partitions: scenario
+                .network
+                .partitions
+                .iter()
+                .map(ActivePartition::scheduled)
+                .collect(),
+            net_rng: SimRng::fork(seed, "network"),
+            work_rng: SimRng::fork(seed, "workload"),
+            fault_rng: SimRng::fork(seed, "faults"),
+            entropy_rng: SimRng::fork(seed, "entropy"),
+            checker: Checker::default(),
+            counters: Counters::default(),
+            proposals: BTreeMap::new(),
+            applied: BTreeSet::new(),
+            bootstrap_done: None,
+            workload_end: scenario.duration_ms * MS,
+            healed: false,
+            heal_at: None,
+            stop_at: u64::MAX,
+            run_hash: Sha256::new(),
+            trace: None,
+            trace_error: None,
+            max_epoch: 0,
+            message_no: 0,
+            scenario,
+        };
+        sim.schedule_faults();
+        sim.at(0, Global::Bootstrap);
+        if sim.scenario.mode == Mode::Liveness {
+            let h = sim.scenario.heal_at() * MS;
+            sim.heal_at = Some(h);
+            sim.at(h, Global::Heal);
+        }
+        Ok(sim)
+    }
+
+    /// Records the run into a trace written to `out`.
+    pub fn record(&mut self, out: Box<dyn std::io::Write + Send>) -> Result<(), TraceError> {
+        let header = pb::TraceHeader {
+            format_version: trace::FORMAT_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            scenario_json: self.scenario.to_json(),
+            seed: self.scenario.seed,
+            member: None,
+            start_unix_ms: START_UNIX_MS,
+        };
+        self.trace = Some(TraceWriter::new(out, &header)?);
+        Ok(())
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// Violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        self.checker.violations()
+    }
+
+    /// The nodes (for tests).
+    pub fn nodes(&self) -> &[SimNode] {
+        &self.nodes
+    }
+
+    /// Virtual time, ms.
+    pub fn now_ms(&self) -> u64 {
+        self.now / MS
+    }
+
+    fn at(&mut self, t: u64, g: Global) {
+        self.seq += 1;
+        self.globals.insert((t, self.seq), g);
+    }
+
+    fn schedule_faults(&mut self) {
+        let end = self.workload_end.max(MS);
+        for c in self.scenario.faults.crashes.clone() {
+            self.at(
+                c.at_ms * MS,
+                Global::Crash {
+                    node: c.member,
+                    down: c.down_ms * MS,
+                },
+            );
+        }
+        for s in &self.scenario.faults.silences {
+            self.silences.push((s.member, s.from_ms * MS, s.to_ms * MS));
+        }
+        for _ in 0..self.scenario.faults.random_crashes {
+            let t = self.fault_rng.below(end);
+            self.at(t, Global::RandomCrash);
+        }
+        for _ in 0..self.scenario.faults.random_silences {
+            let t = self.fault_rng.below(end);
+            self.at(t, Global::RandomSilence);
+        }
+        for _ in 0..self.scenario.network.random_partitions {
+            let start = self.fault_rng.below(end);
+            let salt = self.fault_rng.next_u64();
+            let one_way = self.fault_rng.chance(0.3);
+            self.partitions.push(ActivePartition {
+                start,
+                end: start + self.scenario.network.random_partition_ms * MS,
+                side: Side::Drawn(salt),
+                one_way,
+            });
+        }
+    }
+
+    // ----- the loop -----
+
+    /// Runs to the end and returns the summary. `progress` is called every few hundred steps.
+    pub fn run(&mut self, mut progress: impl FnMut(&Progress)) -> Summary {
+        let mut last_steps = 0;
+        while self.step() {
+            if self.counters.steps >= last_steps + 512 {
+                last_steps = self.counters.steps;
+                progress(&self.progress());
+            }
+        }
+        progress(&self.progress());
+        self.finish()
+    }
+
+    /// The progress numbers now.
+    pub fn progress(&self) -> Progress {
+        let steward = self.steward_view();
+        Progress {
+            virtual_ms: self.now / MS,
+            epoch: steward.map_or(0, |(e, _)| e),
+            members: steward.map_or(0, |(_, m)| m),
+            proposals: self.proposals.len() as u64,
+            messages: self.counters.messages_delivered,
+            violations: self.checker.violations().len(),
+            steps: self.counters.steps,
+        }
+    }
+
+    fn steward_view(&self) -> Option<(u64, usize)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.conv.as_ref())
+            .filter(|c| c.phase() == Phase::Member && c.stewards().contains(c.member_id()))
+            .map(|c| (c.epoch().map_or(0, |e| e.0), c.roster().len()))
+            .next()
+    }
+
+    /// One step; `false` when the run is over.
+    pub fn step(&mut self) -> bool {
+        let tg = self.globals.keys().next().map(|k| k.0);
+        let td = self.deliveries.keys().next().map(|k| k.0);
+        let tl = self.nodes.iter().filter_map(|n| n.deadline).min();
+        let Some(t0) = [tg, td, tl].into_iter().flatten().min() else {
+            return false;
+        };
+        if t0 > self.stop_at || self.quiet_after_workload(t0) {
+            return false;
+        }
+        self.now = self.now.max(t0);
+        if tg == Some(t0) {
+            let (_, g) = self.globals.pop_first().expect("present");
+            self.global(g);
+            return true;
+        }
+        let end = (t0 + self.min_latency)
+            .min(tg.unwrap_or(u64::MAX))
+            .min(self.stop_at.saturating_add(1));
+        while let Some(entry) = self.deliveries.first_entry() {
+            let (t, seq) = *entry.key();
+            if t >= end {
+                break;
+            }
+            let d = entry.remove();
+            self.route(t, seq, d);
+        }
+        let tb = self.tb;
+        let config = &self.config;
+        let busy: Vec<&mut SimNode> = self
+            .nodes
+            .iter_mut()
+            .filter(|n| !n.inbox.is_empty() || n.deadline.is_some_and(|d| d < end))
+            .collect();
+        let batches: Vec<Vec<InputRecord>> = match (&self.pool, busy.len()) {
+            (Some(pool), n) if n > 1 => pool.install(|| {
+                busy.into_par_iter()
+                    .map(|n| n.run_window(&tb, config, end))
+                    .collect()
+            }),
+            _ => busy
+                .into_iter()
+                .map(|n| n.run_window(&tb, config, end))
+                .collect(),
+        };
+        let mut records: Vec<(u64, usize, usize, InputRecord)> = batches
+            .into_iter()
+            .flat_map(|b| {
+                b.into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.time, r.node, i, r))
+            })
+            .collect();
+        records.sort_by_key(|(t, n, i, _)| (*t, *n, *i));
+        for (_, _, _, r) in records {
+            self.merge(r);
+        }
+        self.now = self.now.max(end - 1);
+        for n in &self.nodes {
+            if n.deadline.is_some_and(|d| d < end) {
+                let v = Violation {
+                    invariant: Invariant::Deadline,
+                    time_ms: self.now / MS,
+                    node: Some(n.index),
+                    detail: "tick_deadlines leaves a deadline due".into(),
+                };
+                self.checker.report(v);
+                self.stop_at = self.now;
+            }
+        }
+        true
+    }
+
+    /// After the workload (and the heal, in liveness mode): stop once nothing is in flight
+    /// and every approved proposal is committed, or at the hard stop.
+    fn quiet_after_workload(&self, t0: u64) -> bool {
+        let settle_from = self.workload_end.max(self.heal_at.unwrap_or(0));
+        if t0 < settle_from + self.settle_ns() {
+            return false;
+        }
+        if t0 >= settle_from + self.hard_settle_ns() {
+            return true;
+        }
+        self.deliveries.is_empty()
+            && self
+                .proposals
+                .values()
+                .all(|p| p.committed.is_some() || p.steward_yes.is_none())
+    }
+
+    /// The per-round allowance of the liveness bound: one freeze window plus a commit's
+    /// worst delay to arrive and be answered.
+    fn round_ns(&self) -> u64 {
+        self.config.freeze_window.as_nanos() as u64 + 2 * self.max_delay + MS
+    }
+
+    /// The base of the liveness bound: a proposal may still need its whole voting window
+    /// (silent voters are counted at the deadline), the repair delay and two trips.
+    fn bound_base_ns(&self) -> u64 {
+        self.config.voting_duration.as_nanos() as u64
+            + self.scenario.network.repair_ms * MS
+            + 2 * self.max_delay
+    }
+
+    fn settle_ns(&self) -> u64 {
+        self.bound_base_ns() + self.round_ns()
+    }
+
+    fn hard_settle_ns(&self) -> u64 {
+        let approved = self
+            .proposals
+            .values()
+            .filter(|p| matches!(p.decided, Some((_, Outcome::Yes))))
+            .count() as u64;
+        self.bound_base_ns() + (approved + 2) * self.round_ns()
+    }
+
+    /// Hands one delivery to its node's inbox, or defers or drops it.
+    fn route(&mut self, t: u64, seq: u64, d: Delivery) {
+        let Some(node) = self.nodes.get_mut(d.to) else {
+            return;
+        };
+        if node.is_crashed() {
+            if self.scenario.network.repair {
+                // The store keeps it; the node fetches it when it restarts.
+                self.counters.deferred += 1;
+                self.store.entry(d.to).or_default().push(d.bytes);
+            } else {
+                self.counters.dropped += 1;
+            }
+            return;
+        }
+        if node
+            .conv
+            .as_ref()
+            .is_none_or(|c| c.phase() == Phase::Closed)
+        {
+            return;
+        }
+        self.counters.delivered += 1;
+        node.inbox.push((t, seq, d.bytes));
+    }
+
+    /// Accounts one record: step number, run hash, trace, invariants, statistics, workload
+    /// reactions, and publication of its transmits.
+    fn merge(&mut self, r: InputRecord) {
+        self.counters.steps += 1;
+        let step = self.counters.steps;
+        let hash = r.output_hash();
+        let digest = r.digest.map(|d| d.to_vec()).unwrap_or_default();
+        hash_record(&mut self.run_hash, &hash, &digest);
+        if let Some(w) = self.trace.as_mut() {
+            if let Err(e) = w.record(&trace::to_pb(step, &r, hash)) {
+                self.trace_error.get_or_insert(e);
+                self.trace = None;
+            }
+        }
+        if r.result.is_err() {
+            let reason = r.refusal.unwrap_or("host").to_owned();
+            *self.counters.refusals.entry(reason).or_default() += 1;
+        } else if let Input::Command(Command::SendMessage(_)) = r.input {
+            self.counters.messages_sent += 1;
+        }
+        if self.verbose {
+            eprintln!("{}", crate::node::status_row(step, &r));
+        }
+        self.checker.observe(&r);
+        self.account_events(&r);
+        let silent = self
+            .silences
+            .iter()
+            .any(|&(n, from, to)| n == r.node && r.time >= from && r.time < to);
+        for tx in r.transmits {
+            if silent {
+                self.counters.suppressed += 1;
+                continue;
+            }
+            self.publish(r.node, r.time, tx.channel, tx.payload);
+        }
+    }
+
+    fn publish(&mut self, from: usize, t: u64, _channel: Channel, payload: Vec<u8>) {
+        self.counters.packets += 1;
+        self.counters.bytes += payload.len() as u64;
+        let bytes = Arc::new(payload);
+        let repair_ns = self.scenario.network.repair_ms * MS;
+        let repair = self.scenario.network.repair.then_some(repair_ns);
+        for to in 0..self.nodes.len() {
+            if to == from || self.nodes[to].conv.is_none() && !self.nodes[to].is_crashed() {
+                continue;
+            }
+            if self.nodes[to].phase() == Some(Phase::Closed) {
+                continue;
+            }
+            let link = netem::link_of(&self.scenario.network, from, to);
+            let fate = netem::draw(&mut self.net_rng, link, t, !self.healed, repair);
+            if fate.lost {
+                self.counters.lost += 1;
+                if repair.is_none() {
+                    self.counters.dropped += 1;
+                }
+            }
+            if fate.duplicated {
+                self.counters.duplicated += 1;
+            }
+            let blocked_until = self
+                .partitions
+                .iter()
+                .filter(|p| p.blocks(t, from, to))
+                .map(|p| p.end)
+                .max();
+            for arrival in fate.arrivals {
+                let arrival = match (blocked_until, repair) {
+                    (None, _) => arrival,
+                    (Some(end), Some(r)) => {
+                        self.counters.deferred += 1;
+                        arrival.max(end + r + link.latency_ms * MS)
+                    }
+                    (Some(_), None) => {
+                        self.counters.dropped += 1;
+                        continue;
+                    }
+                };
+                self.seq += 1;
+                self.deliveries.insert(
+                    (arrival, self.seq),
+                    Delivery {
+                        to,
+                        bytes: bytes.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Statistics and workload reactions to a record's events.
+    fn account_events(&mut self, r: &InputRecord) {
+        for e in &r.events {
+            match e {
+                Event::ProposalOpened {
+                    proposal, action, ..
+                } => {
+                    self.proposals.entry(*proposal).or_insert(ProposalLife {
+                        key: action_key(action),
+                        opened: r.time,
+                        decided: None,
+                        queue_ahead: 0,
+                        steward_yes: None,
+                        committed: None,
+                    });
+                    let no = self.scenario.workload.no_vote_probability;
+                    let creator_is_me = matches!(e, Event::ProposalOpened { creator, .. } if *creator == self.nodes[r.node].id);
+                    let self_leave = matches!(action, demls_core::Action::Leave(_));
+                    if !creator_is_me && !self_leave && self.work_rng.chance(no) {
+                        let t = r.time + self.work_rng.range(1, 200) * MS;
+                        self.at(t, Global::Vote(r.node, *proposal, Choice::No));
+                    }
+                }
+                Event::ProposalDecided {
+                    proposal, decision, ..
+                } => {
+                    let waiting = self.waiting_approved();
+                    let by_steward = self.is_steward(r.node);
+                    if let Some(p) = self.proposals.get_mut(proposal) {
+                        if by_steward && decision.outcome == Outcome::Yes {
+                            p.steward_yes.get_or_insert(r.time);
+                        }
+                        if p.decided.is_none() {
+                            p.decided = Some((r.time, decision.outcome));
+                            p.queue_ahead = waiting;
+                            if self.applied.contains(&p.key) {
+                                // Approved after the change already happened (a late
+                                // decision of a past epoch's proposal): moot, nothing to commit.
+                                p.committed = Some(r.time);
+                            }
+                        }
+                    }
+                }
+                Event::EpochChanged {
+                    epoch,
+                    added,
+                    removed,
+                } => {
+                    self.max_epoch = self.max_epoch.max(epoch.0);
+                    let changed: BTreeSet<ActionKey> = added
+                        .iter()
+                        .map(|m| (1, m.clone()))
+                        .chain(
+                            removed
+                                .iter()
+                                .flat_map(|m| [(2, m.clone()), (3, m.clone())]),
+                        )
+                        .collect();
+                    for p in self.proposals.values_mut() {
+                        if p.committed.is_none()
+                            && matches!(p.decided, Some((_, Outcome::Yes)))
+                            && changed.contains(&p.key)
+                        {
+                            p.committed = Some(r.time);
+                        }
+                    }
+                    self.applied.extend(changed);
+                    self.check_epochs_target();
+                }
+                Event::Joined { epoch } => {
+                    self.max_epoch = self.max_epoch.max(epoch.0);
+                }
+                Event::Message { .. } => self.counters.messages_delivered += 1,
+                Event::JoinExpired => {
+                    self.counters.joins_expired += 1;
+                    if self.workload_running(r.time) {
+                        let t = r.time + self.work_rng.range(100, 2_000) * MS;
+                        self.at(t, Global::Rejoin(r.node));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn waiting_approved(&self) -> u64 {
+        self.proposals
+            .values()
+            .filter(|p| p.committed.is_none() && matches!(p.decided, Some((_, Outcome::Yes))))
+            .count() as u64
+    }
+
+    fn workload_running(&self, t: u64) -> bool {
+        t < self.workload_end
+    }
+
+    fn check_epochs_target(&mut self) {
+        if let (Some(target), Some((_, boot_epoch))) = (self.scenario.epochs, self.bootstrap_done) {
+            if self.max_epoch >= boot_epoch + target && self.workload_end > self.now {
+                self.workload_end = self.now;
+                if self.scenario.mode == Mode::Liveness && self.scenario.heal_at_ms.is_none() {
+                    // Heal when the workload ends, as the default heal time promises.
+                    self.globals.retain(|_, g| *g != Global::Heal);
+                    self.heal_at = Some(self.now);
+                    self.at(self.now, Global::Heal);
+                }
+            }
+        }
+    }
+
+    // ----- global events -----
+
+    fn global(&mut self, g: Global) {
+        let t = self.now;
+        match g {
+            Global::Bootstrap => self.bootstrap(t),
+            Global::Churn => self.churn(t),
+            Global::Message => self.message(t),
+            Global::Vote(node, proposal, choice) => {
+                if self.running(node) {
+                    self.command(node, t, Command::Vote(proposal, choice));
+                }
+            }
+            Global::Crash { node, down } => self.crash(node, t, down),
+            Global::RandomCrash => {
+                if !self.healed {
+                    if let Some(node) = self.random_member(false) {
+                        let down = self.scenario.faults.crash_ms * MS;
+                        self.crash(node, t, down);
+                    }
+                }
+            }
+            Global::Restart(node) => self.restart(node, t),
+            Global::RandomSilence => {
+                if !self.healed {
+                    if let Some(node) = self.random_member(false) {
+                        let until = t + self.scenario.faults.silence_ms * MS;
+                        self.silences.push((node, t, until));
+                    }
+                }
+            }
+            Global::Rejoin(node) => {
+                if self.nodes[node].phase() == Some(Phase::Closed) && self.workload_running(t) {
+                    self.start_node(node, t, false);
+                }
+            }
+            Global::Heal => self.heal(t),
+        }
+    }
+
+    fn running(&self, node: usize) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|n| n.phase() == Some(Phase::Member))
+    }
+
+    /// A random running member that is not the steward (`steward_ok` allows the steward).
+    fn random_member(&mut self, steward_ok: bool) -> Option<usize> {
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.running(i))
+            .filter(|&i| steward_ok || !self.is_steward(i))
+            .collect();
+        self.work_rng.pick(&candidates).copied()
+    }
+
+    fn is_steward(&self, node: usize) -> bool {
+        self.nodes[node]
+            .conv
+            .as_ref()
+            .is_some_and(|c| c.stewards().contains(c.member_id()))
+    }
+
+    fn apply(&mut self, node: usize, t: u64, input: Input) {
+        let r = self.nodes[node].apply(&self.tb, &self.config, t, input);
+        self.merge(r);
+    }
+
+    fn command(&mut self, node: usize, t: u64, command: Command) {
+        // The host mixes fresh entropy before each command (here: seeded bytes).
+        let entropy = self.entropy_rng.bytes(32);
+        self.apply(node, t, Input::Entropy(entropy));
+        match &command {
+            Command::Leave => self.counters.leaves += 1,
+            Command::ProposeRemove(_) => self.counters.removals += 1,
+            _ => {}
+        }
+        self.apply(node, t, Input::Command(command));
+    }
+
+    fn start_node(&mut self, node: usize, t: u64, create: bool) {
+        if node == self.nodes.len() {
+            let max = self.scenario.faults.max_clock_skew_ms as i64;
+            let skew = if max == 0 {
+                0
+            } else {
+                self.fault_rng.range(0, 2 * max as u64) as i64 - max
+            };
+            self.nodes.push(SimNode::new(node, member_name(node), skew));
+        }
+        let attempt = self.counters.joins_started as u32;
+        self.counters.joins_started += 1;
+        let n = &self.nodes[node];
+        let input = Input::Start {
+            create,
+            conversation_id: self.conversation.clone(),
+            member_id: n.id.clone(),
+            seed: member_seed(self.scenario.seed, node, attempt),
+            unix_ms: self.tb.unix_ms(t, n.skew_ms),
+        };
+        self.apply(node, t, input);
+    }
+
+    fn bootstrap(&mut self, t: u64) {
+        if self.nodes.is_empty() {
+            self.start_node(0, t, true);
+        }
+        let target = self.scenario.members;
+        let members = self.steward_view().map_or(0, |(_, m)| m);
+        if members >= target {
+            let epoch = self.steward_view().map_or(0, |(e, _)| e);
+            self.bootstrap_done = Some((t, epoch));
+            self.check_epochs_target();
+            if self.scenario.workload.churn_interval_ms > 0 {
+                let dt = self
+                    .work_rng
+                    .exponential(self.scenario.workload.churn_interval_ms);
+                self.at(t + dt * MS, Global::Churn);
+            }
+            self.schedule_message(t);
+            return;
+        }
+        let pending = self
+            .nodes
+            .iter()
+            .filter(|n| n.phase() == Some(Phase::PendingJoin))
+            .count();
+        if pending == 0 {
+            let c = &self.config;
+            let wave = c
+                .max_open_proposals_per_member
+                .min(c.max_commit_batch)
+                .min(c.max_proposals_per_member_per_epoch)
+                .min(target - members);
+            for _ in 0..wave {
+                let i = self.nodes.len();
+                self.start_node(i, t, false);
+            }
+        }
+        self.at(t + 250 * MS, Global::Bootstrap);
+    }
+
+    fn schedule_message(&mut self, t: u64) {
+        let rate = self.scenario.workload.messages_per_minute;
+        if let Some(mean_us) = 60_000_000u64.checked_div(rate) {
+            let dt = self.work_rng.exponential(mean_us).max(1);
+            self.at(t + dt * 1000, Global::Message);
+        }
+    }
+
+    fn member_count(&self) -> usize {
+        self.steward_view().map_or(0, |(_, m)| m)
+    }
+
+    fn churn(&mut self, t: u64) {
+        if !self.workload_running(t) {
+            return;
+        }
+        let w = self.scenario.workload.clone();
+        let dt = self.work_rng.exponential(w.churn_interval_ms).max(1);
+        self.at(t + dt * MS, Global::Churn);
+        let members = self.member_count();
+        let pending = self
+            .nodes
+            .iter()
+            .filter(|n| n.phase() == Some(Phase::PendingJoin))
+            .count();
+        let join = if members + pending < w.max_members {
+            w.join_weight
+        } else {
+            0
+        };
+        let shrink = members > w.min_members.max(1);
+        let leave = if shrink { w.leave_weight } else { 0 };
+        let remove = if shrink { w.remove_weight } else { 0 };
+        let total = u64::from(join + leave + remove);
+        if total == 0 {
+            return;
+        }
+        let x = self.work_rng.below(total) as u32;
+        if x < join {
+            let i = self.nodes.len();
+            self.start_node(i, t, false);
+        } else if x < join + leave {
+            if let Some(node) = self.random_member(false) {
+                self.command(node, t, Command::Leave);
+            }
+        } else if let (Some(proposer), Some(target)) =
+            (self.random_member(true), self.random_member(false))
+        {
+            if proposer != target {
+                let target = self.nodes[target].id.clone();
+                self.command(proposer, t, Command::ProposeRemove(target));
+            }
+        }
+    }
+
+    fn message(&mut self, t: u64) {
+        if !self.workload_running(t) {
+            return;
+        }
+        self.schedule_message(t);
+        if let Some(node) = self.random_member(true) {
+            self.message_no += 1;
+            let body = format!("message {} from {}", self.message_no, self.nodes[node].id);
+            self.command(node, t, Command::SendMessage(body.into_bytes()));
+        }
+    }
+
+    fn crash(&mut self, node: usize, t: u64, down: u64) {
+        let Some(n) = self.nodes.get(node) else {
+            return;
+        };
+        if n.conv.is_none() || n.phase() == Some(Phase::Closed) || (self.healed && down > 0) {
+            return;
+        }
+        self.counters.crashes += 1;
+        let until = t + down;
+        self.crashed_until.insert(node, until);
+        self.apply(node, t, Input::Crash);
+        self.at(until, Global::Restart(node));
+    }
+
+    fn restart(&mut self, node: usize, t: u64) {
+        if !self.nodes.get(node).is_some_and(SimNode::is_crashed) {
+            return;
+        }
+        self.counters.restarts += 1;
+        self.crashed_until.remove(&node);
+        let unix_ms = self.tb.unix_ms(t, self.nodes[node].skew_ms);
+        self.apply(node, t, Input::Restart { unix_ms });
+        // A restarting host first syncs what it missed from the store (Waku Store), then
+        // resumes its timers: deciding a proposal at a deadline that passed while it was
+        // down, before reading the votes cast meanwhile, would diverge from the others.
+        for bytes in self.store.remove(&node).unwrap_or_default() {
+            if self.nodes[node].phase().is_some_and(|p| p != Phase::Closed) {
+                self.counters.delivered += 1;
+                self.apply(node, t, Input::Packet(bytes));
+            }
+        }
+    }
+
+    /// Liveness mode: from now on no loss, no partition, no silence, no new fault; crashed
+    /// nodes restart now.
+    fn heal(&mut self, t: u64) {
+        self.healed = true;
+        for p in &mut self.partitions {
+            p.end = p.end.min(t);
+        }
+        for s in &mut self.silences {
+            s.2 = s.2.min(t);
+        }
+        let crashed: Vec<usize> = self.crashed_until.keys().copied().collect();
+        for node in crashed {
+            self.restart(node, t);
+        }
+        let waiting = self.waiting_approved();
+        for p in self.proposals.values_mut() {
+            if p.committed.is_none() && matches!(p.decided, Some((_, Outcome::Yes))) {
+                p.queue_ahead = p.queue_ahead.max(waiting);
+            }
+        }
+    }
+
+    // ----- the end -----
+
+    fn finish(&mut self) -> Summary {
+        if self.scenario.mode == Mode::Liveness {
+            self.check_liveness();
+        }
+        if let Some(w) = self.trace.take() {
+            if let Err(e) = w.finish() {
+                self.trace_error.get_or_insert(e);
+            }
+        }
+        let committed: Vec<u64> = self
+            .proposals
+            .values()
+            .filter_map(|p| p.committed.map(|c| (c - p.opened) / MS))
+            .collect();
+        let yes = |p: &&ProposalLife| matches!(p.decided, Some((_, Outcome::Yes)));
+        let c = &self.counters;
+        Summary {
+            seed: self.scenario.seed,
+            mode: match self.scenario.mode {
+                Mode::Safety => "safety".into(),
+                Mode::Liveness => "liveness".into(),
+            },
+            virtual_ms: self.now / MS,
+            steps: c.steps,
+            nodes: self.nodes.len(),
+            members: self.member_count(),
+            epochs: self.max_epoch,
+            bootstrap_epoch: self.bootstrap_done.map(|(_, e)| e),
+            bootstrap_ms: self.bootstrap_done.map(|(t, _)| t / MS),
+            proposals: self.proposals.len() as u64,
+            approved: self.proposals.values().filter(yes).count() as u64,
+            rejected: self
+                .proposals
+                .values()
+                .filter(|p| matches!(p.decided, Some((_, Outcome::No))))
+                .count() as u64,
+            committed: committed.len() as u64,
+            uncommitted: self
+                .proposals
+                .values()
+                .filter(yes)
+                .filter(|p| p.committed.is_none())
+                .count() as u64,
+            deadline_divergences: self.checker.deadline_divergences(),
+            commit_p50_ms: percentile(&committed, 50),
+            commit_p99_ms: percentile(&committed, 99),
+            messages_sent: c.messages_sent,
+            messages_delivered: c.messages_delivered,
+            packets: c.packets,
+            bytes_sent: c.bytes,
+            deliveries: c.delivered,
+            lost: c.lost,
+            dropped: c.dropped,
+            deferred: c.deferred,
+            duplicated: c.duplicated,
+            refusals: c.refusals.clone(),
+            joins_started: c.joins_started,
+            joins_expired: c.joins_expired,
+            leaves: c.leaves,
+            removals: c.removals,
+            crashes: c.crashes,
+            restarts: c.restarts,
+            heal_ms: self.heal_at.map(|h| h / MS),
+            liveness_bound_ms: (self.scenario.mode == Mode::Liveness)
+                .then(|| (self.bound_base_ns() + self.round_ns()) / MS),
+            violations: self.checker.violations().to_vec(),
+            run_hash: hex::encode(self.run_hash.clone().finalize()),
+        }
+    }
+
+    /// A trace write error, if recording failed (the run itself went on).
+    pub fn trace_error(&self) -> Option<&TraceError> {
+        self.trace_error.as_ref()
+    }
+
+    /// Liveness (BRIEF §6.6): after the heal, every proposal the steward approved commits within
+    /// `base + (queue + 1) × round` of `max(decision, heal)`, where `queue` is the number of
+    /// approved proposals waiting when it became due (each commit round commits at least
+    /// one), and every running member ends at the steward's epoch.
+    fn check_liveness(&mut self) {
+        let heal = self.heal_at.unwrap_or(0);
+        let (base, round) = (self.bound_base_ns(), self.round_ns());
+        let end = self.now;
+        let mut found = Vec::new();
+        for (d, p) in &self.proposals {
+            // What the committer finalized YES must commit; a member whose deadline decision
+            // diverged (see `invariants`) is not owed a commit.
+            let Some(decided) = p.steward_yes else {
+                continue;
+            };
+            let due = decided.max(heal) + base + (p.queue_ahead + 1) * round;
+            // Never committed by the end of the run counts as late whatever the bound.
+            let late = p.committed.is_none_or(|c| c > due);
+            if late {
+                found.push(Violation {
+                    invariant: Invariant::Liveness,
+                    time_ms: due / MS,
+                    node: None,
+                    detail: format!(
+                        "approved proposal {} ({:?} {}) {} (bound {} ms after {} ms)",
+                        hex::encode(&d.0[..8]),
+                        match p.key.0 {
+                            1 => "add",
+                            2 => "remove",
+                            _ => "leave",
+                        },
+                        p.key.1,
+                        match p.committed {
+                            Some(c) => format!("committed at {} ms", c / MS),
+                            None => "never committed".into(),
+                        },
+                        (due - decided.max(heal)) / MS,
+                        decided.max(heal) / MS
+                    ),
+                });
+            }
+        }
+        let steward_epoch = self.steward_view().map(|(e, _)| e);
+        for n in &self.nodes {
+            let Some(c) = n.conv.as_ref() else { continue };
+            if c.phase() == Phase::Member && c.epoch().map(|e| e.0) != steward_epoch {
+                found.push(Violation {
+                    invariant: Invariant::Liveness,
+                    time_ms: end / MS,
+                    node: Some(n.index),
+                    detail: format!(
+                        "member at epoch {:?} did not catch up with the steward's {:?}",
+                        c.epoch().map(|e| e.0),
+                        steward_epoch
+                    ),
+                });
+            }
+        }
+        for v in found {
+            self.checker.report(v);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Run statistics and the summary a run ends with.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::invariants::Violation;
+
+/// The `p`-th percentile (0–100) of `values` by nearest rank; 0 when empty.
+pub fn percentile(values: &[u64], p: u64) -> u64 {
+    if values.is_empty() {
+        return 0;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let rank = ((p as usize * v.len()).div_ceil(100)).clamp(1, v.len());
+    v[rank - 1]
+}
+
+/// Counters kept while a run goes.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    /// Inputs processed (trace records).
+    pub steps: u64,
+    /// Packets published.
+    pub packets: u64,
+    /// Bytes published.
+    pub bytes: u64,
+    /// Packets a silent node did not publish.
+    pub suppressed: u64,
+    /// Deliveries that arrived.
+    pub delivered: u64,
+    /// Deliveries lost on their link (repaired later when repair is on).
+    pub lost: u64,
+    /// Deliveries dropped for good (no repair).
+    pub dropped: u64,
+    /// Deliveries deferred by a partition or a crash (repair).
+    pub deferred: u64,
+    /// Duplicate copies.
+    pub duplicated: u64,
+    /// Application messages sent (commands accepted).
+    pub messages_sent: u64,
+    /// Application messages received (Message events).
+    pub messages_delivered: u64,
+    /// Inputs refused, by reason (the error text up to its first ':').
+    pub refusals: BTreeMap<String, u64>,
+    /// Nodes started (creator and joiners, rejoins included).
+    pub joins_started: u64,
+    /// Pending joins that expired.
+    pub joins_expired: u64,
+    /// Leave commands issued.
+    pub leaves: u64,
+    /// Removal proposals issued.
+    pub removals: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Restarts.
+    pub restarts: u64,
+}
+
+/// The final summary of a run. Everything in it is deterministic (no wall-clock or CPU
+/// time): the same scenario gives the same summary, byte for byte, in `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// The run seed.
+    pub seed: u64,
+    /// "safety" or "liveness".
+    pub mode: String,
+    /// Virtual time at the end, ms.
+    pub virtual_ms: u64,
+    /// Inputs processed.
+    pub steps: u64,
+    /// Nodes that took part.
+    pub nodes: usize,
+    /// Members in the group at the end (the steward's roster).
+    pub members: usize,
+    /// Highest epoch any member reached.
+    pub epochs: u64,
+    /// Epoch at which the initial group was complete.
+    pub bootstrap_epoch: Option<u64>,
+    /// Virtual time the initial group was complete, ms.
+    pub bootstrap_ms: Option<u64>,
+    /// Distinct proposals opened.
+    pub proposals: u64,
+    /// Decided YES.
+    pub approved: u64,
+    /// Decided NO.
+    pub rejected: u64,
+    /// Approved and committed.
+    pub committed: u64,
+    /// Approved but never committed.
+    pub uncommitted: u64,
+    /// Deadline decisions that differed between members (votes delayed past the deadline;
+    /// not a violation, see `invariants`).
+    pub deadline_divergences: u64,
+    /// Time from a proposal's opening to its commit, p50, ms.
+    pub commit_p50_ms: u64,
+    /// p99 of the same, ms.
+    pub commit_p99_ms: u64,
+    /// Application messages sent.
+    pub messages_sent: u64,
+    /// Application messages received, over all receivers.
+    pub messages_delivered: u64,
+    /// Packets published.
+    pub packets: u64,
+    /// Bytes published.
+    pub bytes_sent: u64,
+    /// Deliveries that arrived.
+    pub deliveries: u64,
+    /// Deliveries lost on a link.
+    pub lost: u64,
+    /// Deliveries dropped for good.
+    pub dropped: u64,
+    /// Deliveries deferred by partitions or crashes.
+    pub deferred: u64,
+    /// Duplicate copies delivered.
+    pub duplicated: u64,
+    /// Refused inputs by reason.
+    pub refusals: BTreeMap<String, u64>,
+    /// Joins started, expired.
+    pub joins_started: u64,
+    /// Pending joins that expired.
+    pub joins_expired: u64,
+    /// Leaves issued.
+    pub leaves: u64,
+    /// Removal proposals issued.
+    pub removals: u64,
+    /// Crashes and restarts.
+    pub crashes: u64,
+    /// Restarts from snapshot.
+    pub restarts: u64,
+    /// In liveness mode: the heal time, ms.
+    pub heal_ms: Option<u64>,
+    /// In liveness mode: the base of the commit bound, ms (see docs/traces.md).
+    pub liveness_bound_ms: Option<u64>,
+    /// Every violation.
+    pub violations: Vec<Violation>,
+    /// SHA-256 over every input's output hash and state digest, in order: equal hashes mean
+    /// byte-identical runs.
+    pub run_hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(percentile(&[], 50), 0);
+        assert_eq!(percentile(&[5], 99), 5);
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), 50);
+        assert_eq!(percentile(&v, 99), 99);
+        assert_eq!(percentile(&[3, 1, 2], 50), 2);
+    }
+}

@@ -1,0 +1,235 @@
+//! The conversation scenarios of the core issue, run on the simulator: groups built to 2, 3
+//! and 10 members, removals, self-leaves, NO votes that block adds, silent voters under both
+//! liveness settings, messages across epoch changes, and faults (loss, partitions, crashes,
+//! skew). Every run checks the BRIEF §6 invariants after every step; a failure prints the
+//! scenario JSON, which `demls-sim --scenario FILE` reproduces.
+
+use demls_sim::scenario::{Crash, Link, Mode, Partition};
+use demls_sim::{Options, Scenario, Sim, Summary};
+
+/// A clean network: fixed latency, nothing lost, duplicated or reordered.
+fn clean() -> Link {
+    Link {
+        latency_ms: 20,
+        jitter_ms: 10,
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        ..Link::default()
+    }
+}
+
+/// A scenario with no churn, no messages and a clean network.
+fn quiet(members: usize, seed: u64) -> Scenario {
+    let mut s = Scenario {
+        seed,
+        members,
+        duration_ms: 10_000,
+        ..Scenario::default()
+    };
+    s.network.link = clean();
+    s.network.partitions.clear();
+    s.faults.crashes.clear();
+    s.faults.max_clock_skew_ms = 0;
+    s.workload.churn_interval_ms = 0;
+    s.workload.messages_per_minute = 0;
+    s.workload.no_vote_probability = 0.0;
+    s
+}
+
+fn run(s: &Scenario) -> Summary {
+    let mut sim = Sim::new(
+        s.clone(),
+        Options {
+            threads: 1,
+            verbose: false,
+        },
+    )
+    .unwrap();
+    let summary = sim.run(|_| {});
+    assert!(
+        summary.violations.is_empty(),
+        "violations {:#?}\nscenario: {}",
+        summary.violations,
+        s.to_json()
+    );
+    summary
+}
+
+#[test]
+fn groups_are_built_to_2_3_and_10_members() {
+    for n in [2, 3, 10] {
+        let s = quiet(n, n as u64);
+        let m = run(&s);
+        assert_eq!(m.members, n, "scenario {}", s.to_json());
+        assert_eq!(m.approved as usize, n - 1);
+        assert_eq!(m.committed as usize, n - 1);
+        assert!(m.bootstrap_epoch.is_some());
+    }
+}
+
+#[test]
+fn ten_members_join_in_one_batch() {
+    let mut s = quiet(10, 7);
+    s.config.max_open_proposals_per_member = 16;
+    s.config.max_commit_batch = 16;
+    let m = run(&s);
+    assert_eq!(m.members, 10);
+    // One wave of nine joiners: the creator alone approves them at once and one commit adds
+    // them all.
+    assert_eq!(m.bootstrap_epoch, Some(1));
+}
+
+#[test]
+fn removals_and_self_leaves_commit() {
+    let mut s = quiet(6, 11);
+    s.duration_ms = 60_000;
+    s.workload.churn_interval_ms = 5_000;
+    s.workload.join_weight = 1;
+    s.workload.leave_weight = 2;
+    s.workload.remove_weight = 2;
+    s.workload.min_members = 3;
+    let m = run(&s);
+    assert!(m.leaves > 0 && m.removals > 0, "{m:?}");
+    assert_eq!(m.uncommitted, 0);
+    assert!(m.committed > 5, "{m:?}");
+}
+
+#[test]
+fn no_votes_block_adds() {
+    let mut s = quiet(3, 5);
+    s.duration_ms = 40_000;
+    s.workload.churn_interval_ms = 8_000;
+    s.workload.join_weight = 1;
+    s.workload.leave_weight = 0;
+    s.workload.remove_weight = 0;
+    s.workload.no_vote_probability = 1.0;
+    let m = run(&s);
+    // The initial adds were approved by the creator alone; every later add met two NOs.
+    assert!(m.rejected > 0, "{m:?}");
+    assert_eq!(m.members, 3);
+    assert_eq!(m.approved, 2);
+}
+
+#[test]
+fn silent_voters_count_as_the_liveness_flag_says() {
+    for silent_yes in [true, false] {
+        let mut s = quiet(3, 9);
+        s.duration_ms = 100_000;
+        s.config.auto_vote_ms = None;
+        s.config.silent_counts_as_yes = silent_yes;
+        s.workload.churn_interval_ms = 20_000;
+        s.workload.join_weight = 1;
+        s.workload.leave_weight = 0;
+        s.workload.remove_weight = 0;
+        let m = run(&s);
+        let later = m.proposals - 2; // proposals after the two initial adds
+        assert!(later > 0);
+        if silent_yes {
+            assert_eq!(m.rejected, 0, "{m:?}");
+            assert!(m.members > 3);
+        } else {
+            assert_eq!(m.rejected, later, "{m:?}");
+            assert_eq!(m.members, 3);
+        }
+        // Decided at the deadline, not before.
+        assert!(m.commit_p50_ms >= s.config.voting_duration_ms || !silent_yes);
+    }
+}
+
+#[test]
+fn messages_flow_across_epoch_changes() {
+    let mut s = quiet(5, 13);
+    s.duration_ms = 60_000;
+    s.workload.churn_interval_ms = 6_000;
+    s.workload.messages_per_minute = 120;
+    let m = run(&s);
+    assert!(m.epochs >= 6, "{m:?}");
+    assert!(m.messages_sent > 50);
+    // Every message reaches every other member of its epoch; nothing is refused as garbage.
+    assert!(m.messages_delivered >= m.messages_sent * 3, "{m:?}");
+    assert!(!m.refusals.contains_key("undecodable"));
+}
+
+#[test]
+fn loss_reordering_duplication_partition_crash_and_skew_still_converge() {
+    let mut s = quiet(8, 21);
+    s.duration_ms = 90_000;
+    s.workload.churn_interval_ms = 7_000;
+    s.workload.messages_per_minute = 60;
+    s.network.link = Link {
+        latency_ms: 30,
+        jitter_ms: 80,
+        loss: 0.05,
+        duplicate: 0.05,
+        reorder: 0.05,
+        reorder_ms: 300,
+        ..Link::default()
+    };
+    s.network.partitions.push(Partition {
+        start_ms: 30_000,
+        end_ms: 45_000,
+        side: vec![2, 3, 4],
+        one_way: false,
+    });
+    s.network.partitions.push(Partition {
+        start_ms: 50_000,
+        end_ms: 55_000,
+        side: vec![5],
+        one_way: true,
+    });
+    s.faults.crashes.push(Crash {
+        member: 6,
+        at_ms: 60_000,
+        down_ms: 8_000,
+    });
+    s.faults.max_clock_skew_ms = 3_000;
+    s.mode = Mode::Liveness;
+    let m = run(&s);
+    assert!(m.lost > 0 && m.duplicated > 0 && m.deferred > 0, "{m:?}");
+    assert_eq!((m.crashes, m.restarts), (1, 1));
+    assert_eq!(m.uncommitted, 0);
+}
+
+#[test]
+fn safety_holds_when_losses_are_never_repaired() {
+    let mut s = quiet(6, 33);
+    s.mode = Mode::Safety;
+    s.duration_ms = 60_000;
+    s.workload.churn_interval_ms = 5_000;
+    s.workload.messages_per_minute = 60;
+    s.network.repair = false;
+    s.network.link.loss = 0.1;
+    s.network.random_partitions = 2;
+    s.faults.random_crashes = 2;
+    s.faults.random_silences = 2;
+    let m = run(&s);
+    assert!(m.dropped > 0, "{m:?}");
+}
+
+#[test]
+fn liveness_without_repair_is_refused_with_a_reason() {
+    let mut s = quiet(3, 1);
+    s.network.repair = false;
+    let e = Sim::new(
+        s,
+        Options {
+            threads: 1,
+            verbose: false,
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("repair"), "{e}");
+}
+
+#[test]
+fn generated_scenarios_keep_every_safety_invariant() {
+    // Safety must hold under every fault the generator draws, permanent loss included.
+    for case in 0..16 {
+        let s = Scenario {
+            mode: Mode::Safety,
+            ..Scenario::generate(case)
+        };
+        run(&s);
+    }
+}
