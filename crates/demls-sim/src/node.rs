@@ -375,7 +375,7 @@ impl SimNode {
             time: t,
             input,
             result,
-            refusal: refusal.or(None),
+            refusal,
             transmits,
             events,
             digest,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use demls_consensus::{Choice, ConversationId, MemberId, Outcome, ProposalDigest};
-use demls_core::{Channel, ConversationConfig, Event, Phase};
+use demls_core::{ConversationConfig, Event, Phase};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -521,11 +521,11 @@ impl Sim {
                 self.counters.suppressed += 1;
                 continue;
             }
-            self.publish(r.node, r.time, tx.channel, tx.payload);
+            self.publish(r.node, r.time, tx.payload);
         }
     }
 
-    fn publish(&mut self, from: usize, t: u64, _channel: Channel, payload: Vec<u8>) {
+    fn publish(&mut self, from: usize, t: u64, payload: Vec<u8>) {
         self.counters.packets += 1;
         self.counters.bytes += payload.len() as u64;
         let bytes = Arc::new(payload);
@@ -1007,6 +1007,7 @@ impl Sim {
             deliveries: c.delivered,
             lost: c.lost,
             dropped: c.dropped,
+            suppressed: c.suppressed,
             deferred: c.deferred,
             duplicated: c.duplicated,
             refusals: c.refusals.clone(),

@@ -111,6 +111,8 @@ pub struct Summary {
     pub lost: u64,
     /// Deliveries dropped for good.
     pub dropped: u64,
+    /// Packets a silent node did not publish.
+    pub suppressed: u64,
     /// Deliveries deferred by partitions or crashes.
     pub deferred: u64,
     /// Duplicate copies delivered.
