@@ -4,7 +4,11 @@
 //!   same final decision, and any early decision equals it;
 //! * (b) two machines holding the same votes at the deadline decide the same;
 //! * (c) a refused input leaves the state digest unchanged;
-//! * (d) duplicates and equivocations never change the tally.
+//! * (d) duplicates and equivocations never change the tally;
+//! * (e) votes delivered in any order, with the deadline firing anywhere in between (after it,
+//!   only bundles are taken), leave every peer that ends up holding all votes with the same
+//!   decision whenever the full vote set implies an early one: a deadline decision made
+//!   without some votes is revised (at most once) by the evidence.
 //!
 //! Each property runs from a seed. On failure the panic message prints the seed and the
 //! minimal failing input; re-run with `DEMLS_PROPTEST_SEED=<hex>` to reproduce it exactly.
@@ -15,8 +19,8 @@ mod support;
 use std::hash::{BuildHasher, Hasher};
 
 use demls::consensus::{
-    rule, Choice, Event, Ingested, ProposalDigest, SignedProposal, Tally, TiePolicy, Vote,
-    VoteBundle, VotingMachine, VotingMessage,
+    rule, Choice, DecidedBy, Event, Ingested, ProposalDigest, SignedProposal, Tally, TiePolicy,
+    Vote, VoteBundle, VotingMachine, VotingMessage,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -391,6 +395,149 @@ fn d_duplicates_and_equivocations_never_change_the_tally() {
             // At the deadline, the decision is the rule's on exactly the valid vote set.
             m.tick_deadlines(T0.saturating_add_ms(WINDOW_MS));
             prop_assert_eq!(m.decision(&b.digest).unwrap().outcome, expected(&s));
+            Ok(())
+        },
+    );
+}
+
+/// The early decision the full vote set of a scenario implies, if any.
+fn expected_early(s: &Scenario) -> Option<rule::Outcome> {
+    let count = |c| s.choices.iter().filter(|x| **x == Some(c)).count() as u32;
+    let tally = Tally {
+        electorate: s.n as u32,
+        yes: count(Choice::Yes),
+        no: count(Choice::No),
+    };
+    rule::early_decision(tally, s.tie)
+}
+
+/// Delivers the proposal, then the votes in `order`: the first `split` before the deadline
+/// (singly or bundled per `chunks`), then the deadline fires, then the rest in bundles of the
+/// `chunks` sizes and finally one bundle of every vote (what a commit carries as evidence).
+/// Checks the event stream (one `Decided`; at most one `Revised`, only of a deadline decision,
+/// to another outcome) and returns the machine.
+fn deliver_across_deadline(
+    b: &Built,
+    order: &[usize],
+    split: usize,
+    chunks: &[usize],
+) -> Result<VotingMachine, TestCaseError> {
+    let c = crypto();
+    let mut m = b.group.machine(0);
+    let mut events = Vec::new();
+    m.handle_proposal(&c, T0, b.proposal.clone()).unwrap();
+    events.extend(drain(&mut m));
+    let votes: Vec<Vote> = order.iter().map(|&i| b.votes[i].clone()).collect();
+    let split = split.min(votes.len());
+    let mut sizes = chunks.iter().cycle();
+    let send = |m: &mut VotingMachine, now, part: &[Vote], singly: bool| {
+        let msg = if singly && part.len() == 1 {
+            VotingMessage::Vote(part[0].clone())
+        } else {
+            VotingMessage::Bundle(VoteBundle {
+                proposal: None,
+                proposal_digest: b.digest,
+                votes: part.to_vec(),
+            })
+        };
+        m.handle_message(&c, now, &msg.encode()).unwrap();
+    };
+    let before = T0.saturating_add_ms(WINDOW_MS - 1);
+    let after = T0.saturating_add_ms(WINDOW_MS + 1_000);
+    let mut rest = &votes[..split];
+    while !rest.is_empty() {
+        let k = (*sizes.next().unwrap()).clamp(1, rest.len());
+        send(&mut m, before, &rest[..k], true);
+        rest = &rest[k..];
+        events.extend(drain(&mut m));
+    }
+    m.tick_deadlines(T0.saturating_add_ms(WINDOW_MS));
+    events.extend(drain(&mut m));
+    let mut rest = &votes[split..];
+    while !rest.is_empty() {
+        let k = (*sizes.next().unwrap()).clamp(1, rest.len());
+        send(&mut m, after, &rest[..k], false);
+        rest = &rest[k..];
+        events.extend(drain(&mut m));
+    }
+    send(&mut m, after, &votes, false);
+    events.extend(drain(&mut m));
+
+    // The event stream: opened, decided once, revised at most once.
+    let decided: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Decided { decision, .. } => Some(*decision),
+            _ => None,
+        })
+        .collect();
+    let revised: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Revised {
+                previous, decision, ..
+            } => Some((*previous, *decision)),
+            _ => None,
+        })
+        .collect();
+    prop_assert_eq!(decided.len(), 1, "decided exactly once: {:?}", events);
+    prop_assert!(revised.len() <= 1, "revised more than once: {:?}", events);
+    let last = match revised.first() {
+        Some(&(previous, decision)) => {
+            prop_assert_eq!(previous, decided[0]);
+            prop_assert_eq!(
+                previous.by,
+                DecidedBy::Deadline,
+                "an early decision was revised"
+            );
+            prop_assert_eq!(decision.by, DecidedBy::Early);
+            prop_assert_ne!(previous.outcome, decision.outcome);
+            decision
+        }
+        None => decided[0],
+    };
+    let held = m.decision(&b.digest).expect("decided");
+    prop_assert_eq!(held.outcome, last.outcome, "the events tell the decision");
+    Ok(m)
+}
+
+#[test]
+fn e_peers_holding_all_votes_agree_on_an_early_decision_across_the_deadline() {
+    let strategy = plans(13).prop_flat_map(|(s, p1, p2, chunks, _)| {
+        let k = p1.len();
+        (Just((s, p1, p2, chunks)), 0..=k, 0..=k)
+    });
+    check(
+        "e_peers_holding_all_votes_agree_on_an_early_decision_across_the_deadline",
+        strategy,
+        |((s, p1, p2, chunks), split1, split2)| {
+            let b = build(&s);
+            let m1 = deliver_across_deadline(&b, &p1, split1, &chunks)?;
+            let m2 = deliver_across_deadline(&b, &p2, split2, &[1])?;
+            let (d1, d2) = (
+                m1.decision(&b.digest).unwrap(),
+                m2.decision(&b.digest).unwrap(),
+            );
+            match expected_early(&s) {
+                Some(early) => {
+                    // Both were given every vote, and the full set settles it: they agree, and
+                    // the agreed decision is final (each counted enough of the votes to prove
+                    // it — an early decision takes no more, so the tallies may differ).
+                    for d in [d1, d2] {
+                        prop_assert_eq!(d.outcome, early);
+                        prop_assert!(d.is_final());
+                        prop_assert_eq!(rule::early_decision(d.tally, s.tie), Some(early));
+                    }
+                }
+                None => {
+                    // No subset of the votes settles it early either (the rule is monotone):
+                    // the deadline decisions stand, from the votes each peer held in time.
+                    for (d, split) in [(d1, split1), (d2, split2)] {
+                        prop_assert_eq!(d.by, DecidedBy::Deadline);
+                        prop_assert_eq!(d.tally.voters() as usize, split.min(b.votes.len()) + 1);
+                    }
+                }
+            }
             Ok(())
         },
     );

@@ -11,21 +11,43 @@ use crate::types::{Epoch, MemberId, ProposalDigest, ProposalKind};
 /// What made a proposal's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DecidedBy {
-    /// The counted votes settled it before the deadline.
+    /// The counted votes settle it whatever the outstanding votes turn out to be (the early
+    /// rule, [`rule::early_decision`](crate::rule::early_decision)). Reached before the
+    /// deadline, or proven after a deadline decision by a bundle of votes cast inside the
+    /// voting window ([`Event::Revised`]). **Final**: never changes again.
     Early,
-    /// The deadline passed; silent voters were counted per the liveness flag.
+    /// The deadline passed; silent voters were counted per the liveness flag. Replaced at most
+    /// once, by a final early decision with another outcome that a bundle of validly signed
+    /// votes proves ([`Event::Revised`]).
     Deadline,
 }
 
-/// A proposal's final decision.
+/// A proposal's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decision {
     /// The outcome.
     pub outcome: Outcome,
     /// The counted votes at the moment of decision.
     pub tally: Tally,
-    /// Early or at the deadline.
+    /// Early (final) or at the deadline.
     pub by: DecidedBy,
+}
+
+impl Decision {
+    /// Whether the decision can never change: `true` for an early decision
+    /// ([`DecidedBy::Early`]), whose outcome every completion of the outstanding votes
+    /// confirms. A deadline decision is not final: evidence of a final early decision with
+    /// another outcome replaces it once ([`Event::Revised`]).
+    pub fn is_final(&self) -> bool {
+        self.by == DecidedBy::Early
+    }
+
+    fn digest_into(&self, h: &mut Sha256) {
+        h.update([self.outcome as u8, self.by as u8]);
+        for v in [self.tally.electorate, self.tally.yes, self.tally.no] {
+            h.update(v.to_be_bytes());
+        }
+    }
 }
 
 /// Proof that a voter signed two different votes on one proposal.
@@ -53,11 +75,31 @@ pub enum Event {
         /// Its creator.
         creator: MemberId,
     },
-    /// A proposal was decided.
+    /// A proposal was decided. Reported once per proposal. A decision with
+    /// [`DecidedBy::Deadline`] may later be replaced once, reported as [`Event::Revised`].
     Decided {
         /// Its digest.
         proposal: ProposalDigest,
         /// The decision.
+        decision: Decision,
+    },
+    /// A proposal decided at its deadline was shown to have been decided **early** with
+    /// another outcome: a bundle of validly signed votes, each cast inside the voting window,
+    /// together with the votes already held, settles the proposal by the early rule whatever
+    /// the outstanding votes are, and that outcome differs from the deadline one. (A member
+    /// that missed votes counts those voters as silent at the deadline, while members that
+    /// received them decided early; the early decision is the one all can justify.)
+    ///
+    /// The bundle's votes are now counted, `decision` (always [`DecidedBy::Early`], final)
+    /// replaces `previous` (always [`DecidedBy::Deadline`]), and the host must act on
+    /// `decision.outcome` instead of the outcome it was told by [`Event::Decided`]. Emitted at
+    /// most once per proposal, always after its `Decided`; an early decision is never revised.
+    Revised {
+        /// Its digest.
+        proposal: ProposalDigest,
+        /// The deadline decision that is replaced (as reported by [`Event::Decided`]).
+        previous: Decision,
+        /// The final early decision that replaces it.
         decision: Decision,
     },
     /// A voter equivocated; the evidence is kept and the second vote is not counted.
@@ -94,6 +136,16 @@ impl Event {
                 ] {
                     h.update(v.to_be_bytes());
                 }
+            }
+            Event::Revised {
+                proposal,
+                previous,
+                decision,
+            } => {
+                h.update([5]);
+                h.update(proposal.0);
+                previous.digest_into(h);
+                decision.digest_into(h);
             }
             Event::Equivocation(e) => {
                 h.update([3]);

@@ -5,15 +5,19 @@
 //! membership, times, rate limits) and signature verification last; a re-sent vote is
 //! recognised by its transcript digest before any signature is checked.
 
+use std::collections::BTreeSet;
+
 use openmls_traits::crypto::OpenMlsCrypto;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Signed};
+use crate::event::{DecidedBy, Decision, Event};
 use crate::machine::{BundleSummary, Ingested, VotingMachine};
 use crate::message::{ProposalHeader, SignedProposal, Vote, VoteBundle, VotingMessage};
-use crate::proposal::Novelty;
+use crate::proposal::{Novelty, Recorded};
+use crate::rule::{self, Outcome, Tally};
 use crate::transcript;
-use crate::types::{ProposalDigest, Timestamp, VoteDigest};
+use crate::types::{Choice, ProposalDigest, Timestamp, VoteDigest};
 
 /// A proposal that passed every check and may be opened.
 struct CheckedProposal {
@@ -90,6 +94,15 @@ impl VotingMachine {
     /// Merges a bundle as a union: votes already held are skipped, never an error. The bundle is
     /// atomic: if its proposal or any vote is refused, nothing is applied and the error names
     /// the vote.
+    ///
+    /// A bundle for a decided proposal changes nothing and is not verified — with one
+    /// exception. If the proposal was decided **at its deadline** and the bundle's votes,
+    /// together with the votes already held, settle it by the early rule (the outcome is
+    /// certain whatever the outstanding votes are), the bundle is validated like any other;
+    /// if it passes, its votes are counted and the decision becomes that final early decision.
+    /// When the outcome differs from the deadline one, [`Event::Revised`] reports the change;
+    /// when it is the same, the decision is only marked final, silently. An early decision is
+    /// never revised, so a proposal's outcome changes at most once.
     pub fn handle_bundle(
         &mut self,
         crypto: &impl OpenMlsCrypto,
@@ -104,12 +117,19 @@ impl VotingMachine {
         for (index, vote) in bundle.votes.iter().enumerate() {
             self.check_scope(vote).map_err(|e| bundle_error(index, e))?;
         }
-        if self.decision(&digest).is_some() {
-            // A decided proposal takes nothing more: nothing is verified, nothing changes.
-            return Ok(Ingested::Bundle(BundleSummary {
-                after_decision: bundle.votes.len() as u32,
-                ..BundleSummary::default()
-            }));
+        let decided = self.decision(&digest);
+        let mut proven = None;
+        if let Some(decision) = decided {
+            // A decided proposal takes nothing more — unless it was decided at the deadline
+            // and this bundle proves a final early decision (checked by digest and counts
+            // alone; the signatures are verified below only when it does).
+            proven = self.proven_early(&digest, &bundle.votes, decision);
+            if proven.is_none() {
+                return Ok(Ingested::Bundle(BundleSummary {
+                    after_decision: bundle.votes.len() as u32,
+                    ..BundleSummary::default()
+                }));
+            }
         }
         // A bundle is evidence of votes cast inside the voting window (each vote's signed
         // time is checked against the window). One that arrives after the deadline — the
@@ -167,6 +187,10 @@ impl VotingMachine {
         }
 
         // Phase 2: apply. Nothing below can fail.
+        if let (Some(previous), Some((outcome, tally))) = (decided, proven) {
+            let summary = self.adopt_proof(digest, previous, outcome, tally, bundle.votes, checked);
+            return Ok(Ingested::Bundle(summary));
+        }
         let mut summary = BundleSummary::default();
         if let (Some(c), Some(p)) = (new_proposal, bundle.proposal) {
             self.open(p, c.digest, c.creator_index, c.creator_vote_digest);
@@ -182,6 +206,93 @@ impl VotingMachine {
             summary.add(what);
         }
         Ok(Ingested::Bundle(summary))
+    }
+
+    /// For a proposal decided at its deadline: the final early decision that `votes` would
+    /// prove, with the votes already held, if every one of them is valid — and the tally that
+    /// counting them gives. `None` when the decision is already final or the votes prove
+    /// nothing. Reads digests and counts only (no signature check); the caller validates the
+    /// bundle before acting on the answer, and a valid bundle gives exactly this tally.
+    fn proven_early(
+        &self,
+        digest: &ProposalDigest,
+        votes: &[Vote],
+        decision: Decision,
+    ) -> Option<(Outcome, Tally)> {
+        if decision.is_final() {
+            return None;
+        }
+        let state = self.proposals.get(digest)?;
+        let mut tally = state.tally;
+        let mut newly_counted = BTreeSet::new();
+        for vote in votes {
+            // A non-member is refused by validation; it never counts.
+            let Some(voter) = self.roster.index_of(&vote.voter) else {
+                continue;
+            };
+            // Counted as `ProposalState::record` will: the first new vote of each voter.
+            if state.novelty(voter, &vote.digest()) == Novelty::New && newly_counted.insert(voter) {
+                match vote.choice {
+                    Choice::Yes => tally.yes += 1,
+                    Choice::No => tally.no += 1,
+                }
+            }
+        }
+        let outcome = rule::early_decision(tally, state.proposal.header.tie_policy)?;
+        Some((outcome, tally))
+    }
+
+    /// Counts the votes of a fully validated bundle that proves a final early decision for a
+    /// proposal decided at its deadline, and installs that decision (see
+    /// [`handle_bundle`](Self::handle_bundle)). Equivocations are recorded and reported as
+    /// usual.
+    fn adopt_proof(
+        &mut self,
+        digest: ProposalDigest,
+        previous: Decision,
+        outcome: Outcome,
+        tally: Tally,
+        votes: Vec<Vote>,
+        checked: Vec<Option<CheckedVote>>,
+    ) -> BundleSummary {
+        let state = self
+            .proposals
+            .get_mut(&digest)
+            .expect("only called for a decided proposal");
+        let mut summary = BundleSummary::default();
+        for (vote, c) in votes.into_iter().zip(checked) {
+            let what = match c {
+                None => Ingested::AlreadyHave,
+                Some(c) => match state.record(c.voter, c.digest, vote) {
+                    Recorded::Counted => Ingested::Counted,
+                    Recorded::Duplicate => Ingested::AlreadyHave,
+                    Recorded::AlreadyEquivocated => Ingested::AlreadyEquivocated,
+                    Recorded::Equivocation(evidence) => {
+                        tracing::warn!(proposal = %digest, voter = %evidence.voter, "equivocating vote");
+                        self.events.push_back(Event::Equivocation(evidence));
+                        Ingested::Equivocation
+                    }
+                },
+            };
+            summary.add(what);
+        }
+        debug_assert_eq!(state.tally, tally, "the proof counted what was predicted");
+        let decision = Decision {
+            outcome,
+            tally,
+            by: DecidedBy::Early,
+        };
+        state.decision = Some(decision);
+        if outcome != previous.outcome {
+            tracing::info!(proposal = %digest, previous = ?previous.outcome, ?outcome,
+                "deadline decision revised by evidence of a final early decision");
+            self.events.push_back(Event::Revised {
+                proposal: digest,
+                previous,
+                decision,
+            });
+        }
+        summary
     }
 
     /// Conversation and epoch of a vote.

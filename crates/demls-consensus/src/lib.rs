@@ -11,7 +11,10 @@
 //!   merge as a union;
 //! * the [decision rule](rule) settles each proposal early when no outstanding vote can change
 //!   the result, or at its deadline with silent voters counted per the signed liveness flag;
-//! * decisions, equivocations and abandoned proposals are drained as [events](Event).
+//! * a deadline decision that a bundle of signed votes proves was settled early elsewhere
+//!   with another outcome is replaced, once, by that final early decision;
+//! * decisions, revisions, equivocations and abandoned proposals are drained as
+//!   [events](Event).
 //!
 //! The voter set is the caller-supplied [`Roster`] of the proposal's epoch. Time is a caller-
 //! supplied [`Timestamp`]; the machine reads no clock, spawns nothing, draws no randomness.

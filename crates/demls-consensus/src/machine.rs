@@ -111,7 +111,9 @@ pub struct BundleSummary {
     pub counted: u32,
     /// Votes already held.
     pub already_have: u32,
-    /// Votes on a proposal that was already decided.
+    /// Votes on a proposal that was already decided, left unverified and uncounted (a bundle
+    /// that proves a final early decision for a deadline decision is counted instead; see
+    /// [`VotingMachine::handle_bundle`]).
     pub after_decision: u32,
     /// New equivocations found (each also reported as an event).
     pub equivocations: u32,
@@ -174,6 +176,10 @@ pub struct Evidence {
 ///   unchanged; no input panics.
 /// * Decisions depend only on the set of counted votes, never on arrival order (see
 ///   [`rule`](crate::rule)); any early decision equals the decision at the deadline.
+/// * An early decision is final. A deadline decision (made without some votes) is replaced at
+///   most once, and only when a bundle of validly signed votes proves a final early decision;
+///   a different outcome is reported as [`Event::Revised`]. Single votes after the decision
+///   never change anything.
 /// * A re-sent vote is recognised by digest before any signature check.
 /// * `now` never goes backwards: an earlier `now` is clamped to the latest seen.
 #[derive(Debug, Clone)]
@@ -239,7 +245,8 @@ impl VotingMachine {
         self.proposals.get(proposal).map(|s| s.tally)
     }
 
-    /// The decision of a known proposal, once made.
+    /// The decision of a known proposal, once made. A deadline decision may still be revised
+    /// once by evidence ([`Event::Revised`]); [`Decision::is_final`] tells which.
     pub fn decision(&self, proposal: &ProposalDigest) -> Option<Decision> {
         self.proposals.get(proposal).and_then(|s| s.decision)
     }
