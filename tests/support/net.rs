@@ -9,18 +9,30 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use demls::consensus::{ConversationId, MemberId};
-use demls::core::{Conversation, ConversationConfig, Event, Phase, Transmit};
+use demls::core::{Conversation, ConversationConfig, Event, GovernanceConfig, Phase, Transmit};
 use sha2::{Digest, Sha256};
 
 /// Derived Unix time at the start of every test run: 2026-01-01T00:00:00Z.
 pub const START_UNIX_MS: u64 = 1_767_225_600_000;
 
 /// The test configuration: production timings, but key-package lifetimes long enough that
-/// openmls's wall-clock lifetime check passes for any run started from `START_UNIX_MS`.
+/// openmls's wall-clock lifetime check passes for any run started from `START_UNIX_MS`, and
+/// the single-steward protocol (the creator commits; multi-steward tests use
+/// [`multi_steward_config`]).
 pub fn test_config() -> ConversationConfig {
     ConversationConfig {
         key_package_lifetime: Duration::from_secs(100 * 365 * 24 * 3600),
+        governance: GovernanceConfig::single_steward(),
         ..ConversationConfig::default()
+    }
+}
+
+/// [`test_config`] with the default multi-steward governance (steward lists of 3 to 5,
+/// elections, rotation, scoring).
+pub fn multi_steward_config() -> ConversationConfig {
+    ConversationConfig {
+        governance: GovernanceConfig::default(),
+        ..test_config()
     }
 }
 
@@ -266,6 +278,11 @@ impl Net {
             );
             assert_eq!(m.roster(), first.roster(), "member {i} roster");
             assert_eq!(m.stewards(), first.stewards(), "member {i} stewards");
+            assert_eq!(
+                m.group_state(),
+                first.group_state(),
+                "member {i} group state"
+            );
         }
     }
 }

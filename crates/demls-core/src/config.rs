@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use demls_consensus::{Choice, TiePolicy};
 
+use crate::stewards::GovernanceConfig;
+
 /// A member's automatic vote on proposals it has not voted on explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AutoVote {
@@ -61,6 +63,10 @@ pub struct ConversationConfig {
     /// Most proposals one member may make in one epoch. The limit on all members' proposals
     /// in one epoch is the larger of this and 256.
     pub max_proposals_per_member_per_epoch: usize,
+    /// Group-wide governance parameters (steward list bounds, inactivity timers, scoring).
+    /// Used when this member *creates* a conversation; a joiner adopts the group's values
+    /// from the Welcome, whatever it has here.
+    pub governance: GovernanceConfig,
 }
 
 impl Default for ConversationConfig {
@@ -86,6 +92,7 @@ impl Default for ConversationConfig {
             max_clock_skew: Duration::from_secs(30),
             max_open_proposals_per_member: 4,
             max_proposals_per_member_per_epoch: 16,
+            governance: GovernanceConfig::default(),
         }
     }
 }

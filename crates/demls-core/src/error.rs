@@ -88,6 +88,17 @@ pub enum Error {
     /// The member id is not in the roster.
     #[error("{0} is not a member")]
     UnknownMember(MemberId),
+    /// The group parameters (steward list, scores, governance parameters) are invalid for
+    /// the group's roster.
+    #[error("invalid group parameters: {0}")]
+    InvalidGroupParams(&'static str),
+    /// A lower-priority governance proposal while a higher-priority one is open ("Partial
+    /// Freeze Semantics"): it is neither created nor accepted until that one is decided.
+    #[error("governance frozen: a higher-priority proposal is open")]
+    Frozen,
+    /// A member acknowledged more different commit candidates in one epoch than allowed.
+    #[error("{0} acknowledged too many commit candidates this epoch")]
+    TooManyAcks(MemberId),
     /// A snapshot could not be restored.
     #[error("invalid snapshot: {0}")]
     Snapshot(String),

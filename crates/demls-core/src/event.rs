@@ -11,6 +11,40 @@ pub enum Action {
     Remove(MemberId),
     /// This member leaves (self-removal).
     Leave(MemberId),
+    /// Install this steward list ("Steward Election Proposal").
+    ElectStewards {
+        /// The stewards, in list order.
+        stewards: Vec<MemberId>,
+        /// The election's retry round (Layer 2 re-elections count up from 0).
+        retry_round: u32,
+    },
+    /// Remove this member, whose peer score fell to the threshold (an emergency criteria
+    /// proposal, "Peer Scoring").
+    RemoveBelowThreshold(MemberId),
+    /// No steward can commit: enter recovery mode (a deadlock emergency criteria proposal,
+    /// "Layer 3").
+    Deadlock,
+}
+
+/// A steward misbehaviour this member observed ("Steward violation list"). Each is reported
+/// once, as [`Event::Violation`]; the agreed score consequence is the slot failure the
+/// group's next commit records (docs/protocol.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ViolationKind {
+    /// A commit whose changes or group parameters differ from what its proposals imply, or
+    /// that carries proposals nobody voted on ("Broken commit", "Broken MLS proposal").
+    BrokenCommit,
+    /// A commit referencing proposals still not finalized here when the candidate window
+    /// closed ("Commits that reference non-finalized voting proposals MUST be rejected").
+    NonFinalized,
+    /// Two different commits by the same member for one epoch.
+    Equivocation,
+    /// A steward's commit slot passed without a commit the group applied ("Censorship and
+    /// inactivity").
+    Inactivity,
+    /// An applied commit that left out approved proposals it could have carried
+    /// ("Censorship").
+    Censorship,
 }
 
 /// A report from a [`Conversation`](crate::Conversation). Drained in causal order, each once.
@@ -46,6 +80,17 @@ pub enum Event {
         /// The decision.
         decision: Decision,
     },
+    /// A proposal decided at its deadline on partial information was shown, by a bundle of
+    /// signed votes, to have been decided early with another outcome; this final decision
+    /// replaces the one [`Event::ProposalDecided`] reported (docs/protocol.md §4).
+    ProposalRevised {
+        /// Its digest.
+        proposal: ProposalDigest,
+        /// What it proposed.
+        action: Action,
+        /// The final decision.
+        decision: Decision,
+    },
     /// A voter equivocated.
     Equivocation(Box<Equivocation>),
     /// A commit was applied: the group moved to a new epoch.
@@ -64,6 +109,23 @@ pub enum Event {
         /// Its bytes.
         body: Vec<u8>,
     },
+    /// A steward misbehaved, as observed by this member.
+    Violation {
+        /// Who.
+        offender: MemberId,
+        /// What.
+        kind: ViolationKind,
+        /// The epoch it happened in.
+        epoch: Epoch,
+    },
+    /// The group's steward list changed (an election was committed, or recovery ended).
+    StewardsChanged {
+        /// The new list, in order.
+        stewards: Vec<MemberId>,
+    },
+    /// Recovery mode began (a deadlock emergency proposal finalized YES, "Layer 3"): any
+    /// member may commit until the first valid commit.
+    RecoveryStarted,
     /// This member is no longer in the group (removed, or its leave was committed).
     Closed,
 }
@@ -74,6 +136,23 @@ impl Action {
             Action::Add(m) => (1, m),
             Action::Remove(m) => (2, m),
             Action::Leave(m) => (3, m),
+            Action::RemoveBelowThreshold(m) => (5, m),
+            Action::ElectStewards {
+                stewards,
+                retry_round,
+            } => {
+                out.push(4);
+                out.extend_from_slice(&retry_round.to_be_bytes());
+                out.extend_from_slice(&(stewards.len() as u32).to_be_bytes());
+                for s in stewards {
+                    put(out, s.as_bytes());
+                }
+                return;
+            }
+            Action::Deadlock => {
+                out.push(6);
+                return;
+            }
         };
         out.push(tag);
         put(out, member.as_bytes());
@@ -154,6 +233,41 @@ impl Event {
                 put(out, body);
             }
             Event::Closed => out.push(9),
+            Event::Violation {
+                offender,
+                kind,
+                epoch,
+            } => {
+                out.push(10);
+                put(out, offender.as_bytes());
+                out.push(*kind as u8);
+                out.extend_from_slice(&epoch.0.to_be_bytes());
+            }
+            Event::StewardsChanged { stewards } => {
+                out.push(11);
+                out.extend_from_slice(&(stewards.len() as u32).to_be_bytes());
+                for s in stewards {
+                    put(out, s.as_bytes());
+                }
+            }
+            Event::RecoveryStarted => out.push(12),
+            Event::ProposalRevised {
+                proposal,
+                action,
+                decision,
+            } => {
+                out.push(13);
+                out.extend_from_slice(&proposal.0);
+                action.encode(out);
+                out.extend_from_slice(&[decision.outcome as u8, decision.by as u8]);
+                for v in [
+                    decision.tally.electorate,
+                    decision.tally.yes,
+                    decision.tally.no,
+                ] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+            }
         }
     }
 }

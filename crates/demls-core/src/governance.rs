@@ -1,7 +1,8 @@
-//! Governance actions: the payloads of commit proposals (add, remove, leave), their parsing
-//! and validation against the group ("Single steward", "Self-Removal").
+//! Governance actions: the payloads of voting proposals — membership changes (add, remove,
+//! leave), steward elections and emergency criteria proposals — their parsing and validation
+//! ("Single steward", "Self-Removal", "Consensus Types").
 
-use demls_consensus::{MemberId, Timestamp};
+use demls_consensus::{MemberId, ProposalKind, Timestamp};
 use demls_wire::{v1, Limits};
 use openmls::prelude::{
     BasicCredential, KeyPackage, KeyPackageIn, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut,
@@ -26,15 +27,40 @@ pub(crate) enum ParsedAction {
     Remove { member: MemberId },
     /// `member` leaves.
     Leave { member: MemberId },
+    /// A steward list elected in `epoch` at `retry_round`.
+    Elect {
+        epoch: u64,
+        retry_round: u32,
+        stewards: Vec<MemberId>,
+    },
+    /// Remove `target`, whose peer score is at or below the threshold (an ECP).
+    RemoveBelowThreshold { target: MemberId },
+    /// Protocol deadlock: enter recovery mode (an ECP, Layer 3).
+    Deadlock,
 }
 
 impl ParsedAction {
-    /// The member the action is about.
-    pub(crate) fn member(&self) -> &MemberId {
+    /// The member the action adds or removes, if any.
+    pub(crate) fn subject(&self) -> Option<&MemberId> {
         match self {
             ParsedAction::Add { member, .. }
             | ParsedAction::Remove { member }
-            | ParsedAction::Leave { member } => member,
+            | ParsedAction::Leave { member }
+            | ParsedAction::RemoveBelowThreshold { target: member } => Some(member),
+            ParsedAction::Elect { .. } | ParsedAction::Deadlock => None,
+        }
+    }
+
+    /// The proposal kind that must carry this action.
+    pub(crate) fn kind(&self) -> ProposalKind {
+        match self {
+            ParsedAction::Add { .. } | ParsedAction::Remove { .. } | ParsedAction::Leave { .. } => {
+                ProposalKind::Commit
+            }
+            ParsedAction::Elect { .. } => ProposalKind::StewardElection,
+            ParsedAction::RemoveBelowThreshold { .. } | ParsedAction::Deadlock => {
+                ProposalKind::Emergency
+            }
         }
     }
 
@@ -44,12 +70,29 @@ impl ParsedAction {
             ParsedAction::Add { member, .. } => Action::Add(member.clone()),
             ParsedAction::Remove { member } => Action::Remove(member.clone()),
             ParsedAction::Leave { member } => Action::Leave(member.clone()),
+            ParsedAction::Elect {
+                retry_round,
+                stewards,
+                ..
+            } => Action::ElectStewards {
+                stewards: stewards.clone(),
+                retry_round: *retry_round,
+            },
+            ParsedAction::RemoveBelowThreshold { target } => {
+                Action::RemoveBelowThreshold(target.clone())
+            }
+            ParsedAction::Deadlock => Action::Deadlock,
         }
     }
 
     /// Whether the action removes someone from the group.
     pub(crate) fn is_removal(&self) -> bool {
-        !matches!(self, ParsedAction::Add { .. })
+        matches!(
+            self,
+            ParsedAction::Remove { .. }
+                | ParsedAction::Leave { .. }
+                | ParsedAction::RemoveBelowThreshold { .. }
+        )
     }
 }
 
@@ -134,6 +177,23 @@ pub(crate) fn encode(action: &ParsedAction) -> Vec<u8> {
         ParsedAction::Add { key_package, .. } => A::AddKeyPackage(key_package_bytes(key_package)),
         ParsedAction::Remove { member } => A::RemoveMember(member.as_bytes().to_vec()),
         ParsedAction::Leave { member } => A::LeaveMember(member.as_bytes().to_vec()),
+        ParsedAction::Elect {
+            epoch,
+            retry_round,
+            stewards,
+        } => A::StewardElection(v1::StewardElection {
+            epoch: *epoch,
+            retry_round: *retry_round,
+            stewards: stewards.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        }),
+        ParsedAction::RemoveBelowThreshold { target } => A::Emergency(v1::EmergencyCriteria {
+            violation_type: v1::ViolationType::ScoreBelowThreshold as i32,
+            target: target.as_bytes().to_vec(),
+        }),
+        ParsedAction::Deadlock => A::Emergency(v1::EmergencyCriteria {
+            violation_type: v1::ViolationType::Deadlock as i32,
+            target: Vec::new(),
+        }),
     };
     v1::GovernanceAction {
         action: Some(action),
@@ -180,5 +240,20 @@ pub(crate) fn decode_reusing<'a>(
         }
         A::RemoveMember(m) => ParsedAction::Remove { member: member(m)? },
         A::LeaveMember(m) => ParsedAction::Leave { member: member(m)? },
+        A::StewardElection(e) => ParsedAction::Elect {
+            epoch: e.epoch,
+            retry_round: e.retry_round,
+            stewards: e
+                .stewards
+                .into_iter()
+                .map(member)
+                .collect::<Result<Vec<_>, _>>()?,
+        },
+        A::Emergency(e) if e.violation_type == v1::ViolationType::Deadlock as i32 => {
+            ParsedAction::Deadlock
+        }
+        A::Emergency(e) => ParsedAction::RemoveBelowThreshold {
+            target: member(e.target)?,
+        },
     })
 }

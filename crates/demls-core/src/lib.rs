@@ -18,13 +18,18 @@ mod fragment;
 mod governance;
 pub mod mls;
 mod node;
+mod stewards;
 mod timers;
 mod transmit;
 
 pub use config::{AutoVote, ConversationConfig};
+#[cfg(feature = "test-utils")]
+#[doc(hidden)]
+pub use conversation::Byzantine;
 pub use conversation::{Conversation, Phase, CIPHERSUITE, GROUP_PARAMS_EXTENSION};
 pub use error::Error;
-pub use event::{Action, Event};
+pub use event::{Action, Event, ViolationKind};
 pub use node::{ClosedSummary, MemoryUse, Node, NodeError, NodeEvent};
+pub use stewards::{election_key, election_order, valid_sizes, GovernanceConfig, GroupState};
 pub use timers::TimerKind;
 pub use transmit::{Channel, TrafficClass, Transmit};

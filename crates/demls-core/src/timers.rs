@@ -21,6 +21,19 @@ pub enum TimerKind {
     PendingJoinExpiry,
     /// Incomplete fragment reassemblies are dropped.
     ReassemblyExpiry,
+    /// This steward's turn in the rotation to commit ("Layer 1", commit inactivity of the
+    /// stewards before it).
+    CommitSlot,
+    /// The commit candidates collected since the first one are judged and one is applied
+    /// ("Commit validation service").
+    CandidateWindow,
+    /// The rotation passed without an applied commit: re-election or the deadlock proposal
+    /// ("Layer 2", "Layer 3").
+    Escalation,
+    /// This member's turn to open the governance proposals that are due (an election, an
+    /// emergency proposal, an add for a waiting key package) if nobody earlier in line did
+    /// ("Voting inactivity").
+    Duties,
 }
 
 /// Deadlines keyed by timer kind.
@@ -94,6 +107,10 @@ impl TimerKind {
             TimerKind::FreezeWindow => out.push(2),
             TimerKind::PendingJoinExpiry => out.push(3),
             TimerKind::ReassemblyExpiry => out.push(4),
+            TimerKind::CommitSlot => out.push(5),
+            TimerKind::CandidateWindow => out.push(6),
+            TimerKind::Escalation => out.push(7),
+            TimerKind::Duties => out.push(8),
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn decode_app_content(bytes: &[u8], limits: &Limits) -> Result<v1::AppConten
         None => Err(WireError::MissingField("AppContent.body")),
         Some(Body::Voting(v)) => check_bytes("AppContent.voting", v, limits.max_message_len),
         Some(Body::Chat(_)) => Ok(()),
+        Some(Body::CommitAck(d)) => check_digest("AppContent.commit_ack", d),
     }?;
     Ok(content)
 }
@@ -104,6 +105,29 @@ pub fn decode_governance_action(
         Some(Action::LeaveMember(m)) => {
             check_bytes("GovernanceAction.leave_member", m, MAX_MEMBER_ID_LEN)?
         }
+        Some(Action::StewardElection(e)) => {
+            if e.stewards.is_empty() || e.stewards.len() > MAX_STEWARDS {
+                return Err(WireError::BadCount("StewardElection.stewards"));
+            }
+            for s in &e.stewards {
+                check_bytes("StewardElection.stewards", s, MAX_MEMBER_ID_LEN)?;
+            }
+        }
+        Some(Action::Emergency(e)) => match v1::ViolationType::try_from(e.violation_type) {
+            Ok(v1::ViolationType::ScoreBelowThreshold) => {
+                check_bytes("EmergencyCriteria.target", &e.target, MAX_MEMBER_ID_LEN)?
+            }
+            Ok(v1::ViolationType::Deadlock) if e.target.is_empty() => {}
+            Ok(v1::ViolationType::Deadlock) => {
+                return Err(WireError::InvalidValue("EmergencyCriteria.target"))
+            }
+            _ => {
+                return Err(WireError::BadEnum {
+                    field: "EmergencyCriteria.violation_type",
+                    value: e.violation_type,
+                })
+            }
+        },
     }
     Ok(action)
 }
@@ -126,14 +150,35 @@ pub fn decode_commit_authority(
     Ok(authority)
 }
 
-/// Decodes the group parameters extension; the steward list must be non-empty, ids valid.
+/// Most stewards a list may hold.
+pub const MAX_STEWARDS: usize = 256;
+
+/// Decodes the group parameters extension: the steward list must be non-empty (at most
+/// [`MAX_STEWARDS`]) with valid ids, the governance parameters present and consistent
+/// (1 <= sn_min <= sn_max <= [`MAX_STEWARDS`]), and the scores strictly ascending by member.
 pub fn decode_group_params(bytes: &[u8], limits: &Limits) -> Result<v1::GroupParams, WireError> {
     let params: v1::GroupParams = bounded(bytes, limits.max_message_len)?;
     if params.stewards.is_empty() {
         return Err(WireError::EmptyField("GroupParams.stewards"));
     }
+    if params.stewards.len() > MAX_STEWARDS {
+        return Err(WireError::BadCount("GroupParams.stewards"));
+    }
     for s in &params.stewards {
         check_bytes("GroupParams.stewards", s, MAX_MEMBER_ID_LEN)?;
+    }
+    let g = params
+        .governance
+        .as_ref()
+        .ok_or(WireError::MissingField("GroupParams.governance"))?;
+    if g.sn_min == 0 || g.sn_min > g.sn_max || g.sn_max as usize > MAX_STEWARDS {
+        return Err(WireError::InvalidValue("GovernanceParams.sn_min/sn_max"));
+    }
+    for s in &params.scores {
+        check_bytes("PeerScore.member", &s.member, MAX_MEMBER_ID_LEN)?;
+    }
+    if params.scores.windows(2).any(|w| w[0].member >= w[1].member) {
+        return Err(WireError::NotCanonical("GroupParams.scores"));
     }
     Ok(params)
 }

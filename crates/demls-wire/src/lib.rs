@@ -23,7 +23,7 @@ mod conversation;
 
 pub use conversation::{
     decode_app_content, decode_commit_authority, decode_governance_action, decode_group_params,
-    decode_packet, FRAGMENT_ID_LEN, MAX_FRAGMENT_COUNT,
+    decode_packet, FRAGMENT_ID_LEN, MAX_FRAGMENT_COUNT, MAX_STEWARDS,
 };
 use prost::Message;
 use v1::voting_message::Body;
@@ -116,6 +116,12 @@ pub enum WireError {
     /// A repeated field that must be in canonical (strictly ascending) order is not.
     #[error("field `{0}` is not in canonical order")]
     NotCanonical(&'static str),
+    /// A list holds no entry or more entries than its limit allows.
+    #[error("field `{0}` has too few or too many entries")]
+    BadCount(&'static str),
+    /// A field holds a value its rules forbid.
+    #[error("field `{0}` holds an invalid value")]
+    InvalidValue(&'static str),
     /// A bundle holds more votes than [`Limits::max_bundle_votes`].
     #[error("bundle holds {len} votes, the limit is {max}")]
     TooManyVotes {

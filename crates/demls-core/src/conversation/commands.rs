@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalDraft, ProposalKind};
+use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalDraft};
 use demls_wire::v1;
 use openmls_traits::OpenMlsProvider;
 use prost::Message;
@@ -62,6 +62,52 @@ impl Conversation {
         self.open_proposal(now, ParsedAction::Leave { member: me })
     }
 
+    /// Proposes the steward list the election rule gives for the current epoch and retry
+    /// round ("Steward Election Proposal", "Steward list creation"). Members also open
+    /// elections on their own when one is due; this command is for hosts that want one now.
+    pub fn propose_steward_election(&mut self, now: Instant) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        let epoch = self.epoch().map_or(0, |e| e.0);
+        let retry_round = self.round.reelections;
+        let stewards =
+            self.gov()?
+                .honest_election(epoch, retry_round, self.id.as_bytes(), &self.roster());
+        self.open_proposal(
+            now,
+            ParsedAction::Elect {
+                epoch,
+                retry_round,
+                stewards,
+            },
+        )
+    }
+
+    /// Proposes removing `member`, whose agreed peer score is at or below the threshold (an
+    /// emergency criteria proposal, "Peer Scoring"). Refused for a member above it.
+    pub fn propose_emergency_removal(
+        &mut self,
+        now: Instant,
+        member: &MemberId,
+    ) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        self.open_proposal(
+            now,
+            ParsedAction::RemoveBelowThreshold {
+                target: member.clone(),
+            },
+        )
+    }
+
+    /// Proposes the deadlock emergency proposal ("Layer 3"): on YES, recovery mode, where
+    /// any member may commit.
+    pub fn propose_deadlock(&mut self, now: Instant) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        self.group()?;
+        self.open_proposal(now, ParsedAction::Deadlock)
+    }
+
     /// Votes on an open proposal.
     pub fn vote(
         &mut self,
@@ -104,7 +150,7 @@ impl Conversation {
         Ok(())
     }
 
-    fn open_proposal(
+    pub(super) fn open_proposal(
         &mut self,
         now: Instant,
         action: ParsedAction,
@@ -112,11 +158,19 @@ impl Conversation {
         if self.phase != Phase::Member {
             return Err(Error::NotAMember);
         }
+        // "Partial Freeze Semantics": nothing of lower priority is created while a
+        // higher-priority proposal is open.
+        if self
+            .frozen_below()
+            .is_some_and(|b| b > action.kind().priority())
+        {
+            return Err(Error::Frozen);
+        }
         self.check_action(&action, &self.me)?;
         let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
         let draft = ProposalDraft {
             proposal_id: id,
-            kind: ProposalKind::Commit,
+            kind: action.kind(),
             payload: governance::encode(&action),
             voting_duration_ms: self.config.voting_duration.as_millis() as u64,
             silent_counts_as_yes: self.config.silent_counts_as_yes,
@@ -174,5 +228,46 @@ impl Conversation {
         let bytes = message.tls_serialize_detached().map_err(mls_error)?;
         let packet = self.packet(v1::packet::Body::MlsMessage(bytes));
         self.transmit(Channel::Conversation, class, packet)
+    }
+}
+
+/// Negative-test builders (feature `test-utils`).
+#[cfg(feature = "test-utils")]
+impl Conversation {
+    /// Opens a steward election for `stewards` at `retry_round` without checking the list
+    /// against the election rule (honest members refuse it unless it follows the rule).
+    #[doc(hidden)]
+    pub fn test_propose_election_unchecked(
+        &mut self,
+        now: Instant,
+        retry_round: u32,
+        stewards: Vec<MemberId>,
+    ) -> Result<ProposalDigest, Error> {
+        let now = self.clock.advance(now);
+        let epoch = self.epoch().map_or(0, |e| e.0);
+        let action = ParsedAction::Elect {
+            epoch,
+            retry_round,
+            stewards,
+        };
+        let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
+        let draft = ProposalDraft {
+            proposal_id: id,
+            kind: action.kind(),
+            payload: governance::encode(&action),
+            voting_duration_ms: self.config.voting_duration.as_millis() as u64,
+            silent_counts_as_yes: self.config.silent_counts_as_yes,
+            tie_policy: self.config.tie_policy,
+            creator_choice: Choice::Yes,
+        };
+        let unix = self.clock.unix_ms(now);
+        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
+        let (digest, message) = voting.propose(&self.signer, unix, draft)?;
+        self.actions.insert(digest, action);
+        self.send_app(
+            v1::app_content::Body::Voting(message.encode()),
+            TrafficClass::Governance,
+        )?;
+        Ok(digest)
     }
 }

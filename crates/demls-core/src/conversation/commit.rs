@@ -1,25 +1,23 @@
-//! The commit round: after the freeze window the steward turns approved proposals into one MLS
-//! commit (+ welcome); every member validates a commit against its own finalized proposals
-//! before applying it ("Single steward" steps 6–8, "Commit validation service").
+//! Decisions into the approved set, the batch a commit applies, the validation of a received
+//! commit against this member's finalized proposals and computed group parameters, and the
+//! epoch change ("Single steward" steps 6–8, "Commit validation service"). The multi-steward
+//! round around them is in `round.rs`.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest, VotingMachine};
-use demls_wire::v1;
+use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest, ProposalKind, VotingMachine};
 use openmls::prelude::{KeyPackage, LeafNodeIndex, StagedCommit};
-use openmls_traits::OpenMlsProvider;
-use prost::Message;
 use tls_codec::Serialize as _;
 
+use super::round::roster_after;
 use super::{
-    mls_error, roster_of, Conversation, Phase, KEY_PACKAGE_BUFFER_EPOCHS, MAX_PENDING_COMMITS,
+    group_state_of, roster_of, Conversation, Phase, KEY_PACKAGE_BUFFER_EPOCHS, MAX_PENDING_COMMITS,
 };
 use crate::error::Error;
-use crate::event::Event;
+use crate::event::{Event, ViolationKind};
 use crate::governance::{self, ParsedAction};
 use crate::timers::TimerKind;
-use crate::transmit::{Channel, TrafficClass};
 
 impl Conversation {
     /// Moves voting-machine events into the conversation: opened proposals arm automatic
@@ -72,7 +70,12 @@ impl Conversation {
                     // "Self-Removal": a leave whose creator is its target is voted YES at once.
                     let self_leave =
                         matches!(action, ParsedAction::Leave { member } if *member == creator);
-                    if self_leave {
+                    if action.kind() != ProposalKind::Commit {
+                        // Elections and emergency proposals were validated on arrival; the
+                        // vote is the validation's verdict.
+                        let choice = self.governance_choice(action);
+                        let _ = self.cast_vote(now, proposal, choice);
+                    } else if self_leave {
                         let _ = self.cast_vote(now, proposal, demls_consensus::Choice::Yes);
                     } else if let Some(auto) = self.config.auto_vote {
                         self.timers
@@ -93,13 +96,29 @@ impl Conversation {
                         let roster = self.roster();
                         match action {
                             ParsedAction::Add { member, .. } => roster.contains(member),
-                            ParsedAction::Remove { member } | ParsedAction::Leave { member } => {
+                            ParsedAction::Remove { member }
+                            | ParsedAction::Leave { member }
+                            | ParsedAction::RemoveBelowThreshold { target: member } => {
                                 !roster.contains(member)
                             }
+                            // An election or deadlock of a past epoch is stale.
+                            ParsedAction::Elect { .. } | ParsedAction::Deadlock => true,
                         }
                     };
-                    if decision.outcome == Outcome::Yes && !moot {
-                        self.approved.insert(proposal);
+                    let emergency = action.kind() == ProposalKind::Emergency;
+                    let deadlock = matches!(action, ParsedAction::Deadlock);
+                    let election = matches!(action, ParsedAction::Elect { .. });
+                    let yes = decision.outcome == Outcome::Yes;
+                    if moot {
+                        return;
+                    }
+                    if yes || emergency {
+                        if yes {
+                            self.approved.insert(proposal);
+                        } else {
+                            // Recorded by the next commit: the creator's penalty.
+                            self.rejected.insert(proposal);
+                        }
                         let machine = match retired {
                             None => self.voting.as_ref(),
                             Some(epoch) => self.retired.get(&epoch),
@@ -107,9 +126,64 @@ impl Conversation {
                         if let Some(bundle) = machine.and_then(|v| v.bundle(&proposal)) {
                             self.evidence.insert(proposal, bundle.encode());
                         }
-                        if self.is_steward() && !self.timers.is_set(TimerKind::FreezeWindow) {
-                            self.timers
-                                .set(TimerKind::FreezeWindow, now + self.config.freeze_window);
+                    }
+                    if yes && deadlock && !self.recovery {
+                        // Layer 3: recovery mode, and "members MUST enter the freezing
+                        // phase immediately, bypassing the inactivity timer".
+                        self.recovery = true;
+                        self.events.push_back(Event::RecoveryStarted);
+                        self.on_freeze_closed(now);
+                    } else if yes && emergency {
+                        if self.round.started.is_none() {
+                            self.on_freeze_closed(now);
+                        }
+                    } else if yes {
+                        self.arm_freeze(now);
+                    } else if election && retired.is_none() {
+                        // A failed election: the next retry round ("Layer 2").
+                        let max = self
+                            .gov
+                            .as_ref()
+                            .map_or(0, |g| g.config.max_reelection_attempts);
+                        if self.round.reelections < max {
+                            self.round.reelections += 1;
+                        } else {
+                            self.round.deadlock_due = true;
+                        }
+                    }
+                    // A decided governance proposal may lift a partial freeze.
+                    self.schedule_duties(now);
+                }
+                demls_consensus::Event::Revised {
+                    proposal, decision, ..
+                } => {
+                    // A deadline decision replaced by evidence of a final early one: undo what
+                    // the deadline outcome did, then act on the final outcome.
+                    self.approved.remove(&proposal);
+                    self.rejected.remove(&proposal);
+                    self.evidence.remove(&proposal);
+                    let mark = self.events.len();
+                    self.on_voting_event(
+                        now,
+                        retired,
+                        demls_consensus::Event::Decided { proposal, decision },
+                    );
+                    // Reported as a revision, not as a second decision.
+                    for e in self.events.range_mut(mark..) {
+                        if let Event::ProposalDecided {
+                            proposal: p,
+                            action,
+                            decision,
+                        } = e
+                        {
+                            if *p == proposal {
+                                *e = Event::ProposalRevised {
+                                    proposal,
+                                    action: action.clone(),
+                                    decision: *decision,
+                                };
+                                break;
+                            }
                         }
                     }
                 }
@@ -121,109 +195,61 @@ impl Conversation {
         }
     }
 
-    /// The approved proposals one commit applies: ascending by digest, every add up to the
-    /// batch cap, and at most one removal (openmls orders several member removals through a
-    /// hash map, so one per commit keeps commits deterministic). A steward never commits its
-    /// own removal ("Self-Removal").
-    fn commit_batch(&self) -> Vec<ProposalDigest> {
+    /// The proposals one commit applies, ascending by digest: every approved add up to the
+    /// batch cap (one per joiner), at most one removal (openmls orders several member
+    /// removals through a hash map, so one per commit keeps commits deterministic), at most
+    /// one steward election and one deadlock proposal, and every emergency proposal finalized
+    /// NO (their creators' penalty). A committer never commits its own removal
+    /// ("Self-Removal").
+    pub(super) fn commit_batch(&self) -> Vec<ProposalDigest> {
         let mut batch = Vec::new();
-        let mut removal = false;
-        for d in &self.approved {
+        let (mut removal, mut election, mut deadlock) = (false, false, false);
+        let mut joiners: Vec<&MemberId> = Vec::new();
+        for d in self.approved.iter().chain(self.rejected.iter()) {
             if batch.len() >= self.config.max_commit_batch {
                 break;
             }
-            let action = &self.actions[d];
-            if action.is_removal() {
-                if removal || *action.member() == self.me {
-                    continue;
+            let Some(action) = self.actions.get(d) else {
+                continue;
+            };
+            if self.rejected.contains(d) {
+                batch.push(*d);
+                continue;
+            }
+            #[cfg(feature = "test-utils")]
+            if self.byzantine.censor.is_some() && action.subject() == self.byzantine.censor.as_ref()
+            {
+                continue;
+            }
+            match action {
+                ParsedAction::Add { member, .. } => {
+                    if joiners.contains(&member) {
+                        continue;
+                    }
+                    joiners.push(member);
                 }
-                removal = true;
+                ParsedAction::Elect { .. } if election => continue,
+                ParsedAction::Elect { .. } => election = true,
+                ParsedAction::Deadlock if deadlock => continue,
+                ParsedAction::Deadlock => deadlock = true,
+                a if a.is_removal() => {
+                    if removal || a.subject() == Some(&self.me) {
+                        continue;
+                    }
+                    removal = true;
+                }
+                _ => {}
             }
             batch.push(*d);
         }
+        batch.sort();
         batch
-    }
-
-    /// The steward's commit at the end of the freeze window.
-    pub(super) fn commit_approved(&mut self, now: Instant) {
-        if self.phase != Phase::Member || !self.is_steward() {
-            return;
-        }
-        let batch = self.commit_batch();
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(e) = self.try_commit(now, &batch) {
-            tracing::error!(error = %e, "steward failed to build its commit");
-        }
-    }
-
-    fn try_commit(&mut self, now: Instant, batch: &[ProposalDigest]) -> Result<(), Error> {
-        // The evidence first: members that missed votes can justify the commit from it. The
-        // evidence of a proposal carried over from an earlier epoch is checked by receivers
-        // against their machine of that epoch (`retired`).
-        for d in batch {
-            if let Some(bundle) = self.evidence.get(d).cloned() {
-                self.send_app(
-                    v1::app_content::Body::Voting(bundle),
-                    TrafficClass::Governance,
-                )?;
-            }
-        }
-        // Approvals this commit leaves for later: joiners cannot have their votes.
-        let carried_approvals: Vec<Vec<u8>> = self
-            .approved
-            .iter()
-            .filter(|d| !batch.contains(d))
-            .filter_map(|d| self.signed_proposal(d))
-            .map(|p| demls_consensus::VotingMessage::Proposal(p).encode())
-            .collect();
-        let (adds, removals, added, removed) = self.changes_of(batch)?;
-        let authority = v1::CommitAuthority {
-            proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
-        };
-        self.provider.prepare_operation();
-        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
-        group.set_aad(authority.encode_to_vec());
-        let bundle = group
-            .commit_builder()
-            .propose_adds(adds)
-            .propose_removals(removals)
-            .load_psks(self.provider.storage())
-            .map_err(mls_error)?
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .map_err(mls_error)?
-            .stage_commit(&self.provider)
-            .map_err(mls_error)?;
-        let (commit, welcome, _) = bundle.into_messages();
-        let commit = commit.tls_serialize_detached().map_err(mls_error)?;
-        let packet = self.packet(v1::packet::Body::MlsMessage(commit));
-        self.transmit(Channel::Conversation, TrafficClass::Handshake, packet)?;
-        if let Some(welcome) = welcome {
-            let welcome = welcome.tls_serialize_detached().map_err(mls_error)?;
-            let packet = self.packet(v1::packet::Body::Welcome(v1::WelcomeMessage {
-                welcome,
-                carried_approvals,
-            }));
-            self.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
-        }
-        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
-        group
-            .merge_pending_commit(&self.provider)
-            .map_err(mls_error)?;
-        self.on_epoch_change(now, batch, added, removed);
-        Ok(())
     }
 
     /// The MLS changes a batch of approved proposals makes: key packages to add, leaves to
     /// remove, and the member ids of both.
     #[allow(clippy::type_complexity)]
-    fn changes_of(
+    pub(super) fn changes_of(
         &self,
         batch: &[ProposalDigest],
     ) -> Result<
@@ -245,17 +271,26 @@ impl Conversation {
                     adds.push((**key_package).clone());
                     added.push(member.clone());
                 }
-                ParsedAction::Remove { member } | ParsedAction::Leave { member } => {
+                ParsedAction::Remove { member }
+                | ParsedAction::Leave { member }
+                | ParsedAction::RemoveBelowThreshold { target: member } => {
+                    if self.rejected.contains(d) {
+                        continue; // finalized NO: recorded, not applied
+                    }
                     removals.push(self.leaf_of(member)?);
                     removed.push(member.clone());
                 }
+                ParsedAction::Elect { .. } | ParsedAction::Deadlock => {}
             }
         }
         Ok((adds, removals, added, removed))
     }
 
     /// The signed proposal `d`, from this epoch's voting machine or a retired one.
-    fn signed_proposal(&self, d: &ProposalDigest) -> Option<demls_consensus::SignedProposal> {
+    pub(super) fn signed_proposal(
+        &self,
+        d: &ProposalDigest,
+    ) -> Option<demls_consensus::SignedProposal> {
         self.voting
             .iter()
             .chain(self.retired.values())
@@ -277,7 +312,11 @@ impl Conversation {
             .ok_or_else(|| Error::UnknownMember(member.clone()))
     }
 
-    /// A commit received from the conversation channel ("Commit validation service").
+    /// A commit received from the conversation channel ("Commit validation service"): its
+    /// committer must be in this epoch's rotation (any member in recovery mode), every
+    /// proposal it references finalized here — otherwise it waits for the decisions — its
+    /// MLS changes exactly those of the proposals and its group parameters exactly the ones
+    /// this member computes. A valid commit becomes a candidate of the round.
     pub(super) fn on_commit(
         &mut self,
         now: Instant,
@@ -286,7 +325,8 @@ impl Conversation {
         staged: StagedCommit,
         raw: Vec<u8>,
     ) -> Result<(), Error> {
-        if !self.stewards.contains(&sender) {
+        let may_commit = self.may_commit(&sender);
+        if !may_commit && !self.may_commit_later(&sender) {
             return Err(Error::NotFromSteward(sender));
         }
         let authority = demls_wire::decode_commit_authority(aad, &self.limits)?;
@@ -295,9 +335,10 @@ impl Conversation {
             .iter()
             .map(|d| ProposalDigest(d.as_slice().try_into().expect("checked by the wire")))
             .collect();
-        if batch.iter().any(|d| !self.approved.contains(d)) {
+        let justified = |d: &ProposalDigest| self.approved.contains(d) || self.rejected.contains(d);
+        if !may_commit || !batch.iter().all(justified) {
             // Not justified here (yet): keep it until the proposals are finalized locally.
-            if self.pending_commits.contains(&raw) {
+            if self.pending_commits.iter().any(|(_, r)| *r == raw) {
                 return Ok(());
             }
             if self.pending_commits.len() >= MAX_PENDING_COMMITS {
@@ -305,10 +346,25 @@ impl Conversation {
                     "references proposals not finalized here",
                 ));
             }
-            self.pending_commits.push(raw);
+            self.pending_commits.push((sender, raw));
             return Ok(());
         }
-        let (adds, removals, added, removed) = self.changes_of(&batch)?;
+        if let Err(e) = self.check_commit(&sender, &batch, &staged) {
+            self.report_violation(sender, ViolationKind::BrokenCommit);
+            return Err(e);
+        }
+        self.add_candidate(now, sender, raw, batch, staged);
+        Ok(())
+    }
+
+    /// The commit's changes and group parameters against the justified `batch`.
+    fn check_commit(
+        &self,
+        sender: &MemberId,
+        batch: &[ProposalDigest],
+        staged: &StagedCommit,
+    ) -> Result<(), Error> {
+        let (adds, removals, added, removed) = self.changes_of(batch)?;
         let kp_bytes = |kp: &KeyPackage| kp.tls_serialize_detached().unwrap_or_default();
         let mut expected_adds: Vec<Vec<u8>> = adds.iter().map(kp_bytes).collect();
         let mut actual_adds: Vec<Vec<u8>> = staged
@@ -334,19 +390,19 @@ impl Conversation {
                 "removed members differ from the proposals",
             ));
         }
-        if staged.queued_proposals().count() != adds.len() + removals.len() {
+        let roster_after = roster_after(&self.roster(), &added, &removed);
+        let expected = self.next_state(sender, batch, &roster_after)?;
+        let extensions = staged.group_context().extensions();
+        let params = group_state_of(extensions, &roster_after, &self.limits);
+        if params.ok().as_ref() != Some(&expected) {
+            return Err(Error::CommitMismatch(
+                "group parameters differ from the ones the proposals imply",
+            ));
+        }
+        let gce = usize::from(self.gov.as_ref() != Some(&expected));
+        if staged.queued_proposals().count() > adds.len() + removals.len() + gce {
             return Err(Error::CommitMismatch("commit carries unvoted proposals"));
         }
-        let self_removed = staged.self_removed();
-        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
-        group
-            .merge_staged_commit(&self.provider, staged)
-            .map_err(mls_error)?;
-        if self_removed {
-            self.close();
-            return Ok(());
-        }
-        self.on_epoch_change(now, &batch, added, removed);
         Ok(())
     }
 
@@ -356,7 +412,7 @@ impl Conversation {
             return;
         }
         let pending = std::mem::take(&mut self.pending_commits);
-        for raw in pending {
+        for (_, raw) in pending {
             if self.phase != Phase::Member {
                 break;
             }
@@ -367,7 +423,7 @@ impl Conversation {
         }
     }
 
-    fn close(&mut self) {
+    pub(super) fn close(&mut self) {
         self.phase = Phase::Closed;
         self.voting = None;
         self.retired.clear();
@@ -378,6 +434,9 @@ impl Conversation {
         self.evidence.clear();
         self.pending_commits.clear();
         self.future.clear();
+        self.round = Default::default();
+        self.rejected.clear();
+        self.recovery = false;
         self.timers = Default::default();
         self.events.push_back(Event::Closed);
     }
@@ -386,7 +445,7 @@ impl Conversation {
     /// approved set, approved ones still applicable stay for the next commit ("All members
     /// MUST maintain a local store of finalized voting proposals"); key package buffer
     /// maintenance; buffered messages of the new epoch replayed.
-    fn on_epoch_change(
+    pub(super) fn on_epoch_change(
         &mut self,
         now: Instant,
         committed: &[ProposalDigest],
@@ -395,7 +454,9 @@ impl Conversation {
     ) {
         let group = self.group.as_ref().expect("merged into a group");
         let epoch = Epoch(group.epoch().as_u64());
-        match roster_of(group) {
+        let previous_stewards = self.stewards().to_vec();
+        let new_roster = roster_of(group);
+        match new_roster {
             Ok(roster) => {
                 // Proposals still open stay open in the retired machine of their epoch: late
                 // votes and a later commit's evidence can still finalize them.
@@ -421,6 +482,35 @@ impl Conversation {
             }
             Err(e) => tracing::error!(error = %e, "roster of the new epoch is invalid"),
         }
+        // The merged commit's group parameters were checked against the roster before it was
+        // applied (or computed by this member, for its own commit).
+        let members = self.roster();
+        let group = self.group.as_ref().expect("merged into a group");
+        match group_state_of(group.extensions(), &members, &self.limits) {
+            Ok(gov) => self.gov = Some(gov),
+            Err(e) => tracing::error!(error = %e, "group parameters of the new epoch are invalid"),
+        }
+        if self.stewards() != previous_stewards.as_slice() {
+            self.events.push_back(Event::StewardsChanged {
+                stewards: self.stewards().to_vec(),
+            });
+        }
+        // Pending commits of the finished epoch were never justified here.
+        for (sender, _) in std::mem::take(&mut self.pending_commits) {
+            self.report_violation(sender, ViolationKind::NonFinalized);
+        }
+        self.recovery = false;
+        self.round = Default::default();
+
+        for t in [
+            TimerKind::FreezeWindow,
+            TimerKind::CommitSlot,
+            TimerKind::CandidateWindow,
+            TimerKind::Escalation,
+            TimerKind::Duties,
+        ] {
+            self.timers.stop(t);
+        }
         self.drain_voting(now);
         let roster = self.roster();
         let carried: BTreeSet<ProposalDigest> = self
@@ -429,26 +519,30 @@ impl Conversation {
             .filter(|d| !committed.contains(d))
             .filter(|d| match &self.actions[*d] {
                 ParsedAction::Add { member, .. } => !roster.contains(member),
-                ParsedAction::Remove { member } | ParsedAction::Leave { member } => {
-                    roster.contains(member)
-                }
+                ParsedAction::Remove { member }
+                | ParsedAction::Leave { member }
+                | ParsedAction::RemoveBelowThreshold { target: member } => roster.contains(member),
+                // An election lists stewards from the epoch after the one it was held in; a
+                // deadlock ends with any commit.
+                ParsedAction::Elect { .. } | ParsedAction::Deadlock => false,
             })
             .copied()
             .collect();
+        self.rejected.retain(|d| !committed.contains(d));
+        let rejected = &self.rejected;
         let retired = &self.retired;
         self.actions.retain(|d, _| {
             carried.contains(d)
+                || rejected.contains(d)
                 || retired
                     .values()
                     .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
         });
-        self.evidence.retain(|d, _| carried.contains(d));
+        self.evidence
+            .retain(|d, _| carried.contains(d) || rejected.contains(d));
         self.approved = carried;
-        self.pending_commits.clear();
-        self.timers.stop(TimerKind::FreezeWindow);
-        if self.is_steward() && !self.approved.is_empty() {
-            self.timers
-                .set(TimerKind::FreezeWindow, now + self.config.freeze_window);
+        if !self.approved.is_empty() {
+            self.arm_freeze(now);
         }
         self.timers.retain(|k| !matches!(k, TimerKind::AutoVote(_)));
         for m in &added {
@@ -462,12 +556,9 @@ impl Conversation {
             removed,
         });
         self.replay_buffered(now);
-        if self.is_steward() {
-            // Approved adds that did not fit the last commit, and key packages seen meanwhile.
-            let waiting: Vec<MemberId> = self.key_packages.keys().cloned().collect();
-            for member in waiting {
-                self.propose_buffered_add(now, &member);
-            }
+        if self.phase == Phase::Member && self.epoch() == Some(epoch) {
+            // Elections, emergency proposals and adds for waiting key packages now due.
+            self.schedule_duties(now);
         }
     }
 }
@@ -481,6 +572,6 @@ impl Conversation {
     pub fn test_commit_unchecked(&mut self, now: Instant) -> Result<(), Error> {
         let now = self.clock.advance(now);
         let batch = self.commit_batch();
-        self.try_commit(now, &batch)
+        self.test_commit_batch(now, &batch)
     }
 }

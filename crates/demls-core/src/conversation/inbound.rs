@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use demls_consensus::{Ingested, MemberId, ProposalKind, SignedProposal, VotingMessage};
+use demls_consensus::{Ingested, MemberId, SignedProposal, VotingMessage};
 use demls_wire::{v1, Limits};
 use openmls::prelude::{
     ContentType, MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent,
@@ -94,9 +94,7 @@ impl Conversation {
         self.events.push_back(Event::KeyPackageSeen {
             member: member.clone(),
         });
-        if self.is_steward() {
-            self.propose_buffered_add(now, &member);
-        }
+        self.schedule_duties(now);
         Ok(())
     }
 
@@ -281,6 +279,10 @@ impl Conversation {
                 Ok(())
             }
             v1::app_content::Body::Voting(bytes) => self.on_voting(now, sender, &bytes),
+            v1::app_content::Body::CommitAck(digest) => {
+                let digest: [u8; 32] = digest.as_slice().try_into().expect("checked by the wire");
+                self.on_commit_ack(now, sender, digest)
+            }
         }
     }
 
@@ -296,6 +298,15 @@ impl Conversation {
                         signer: p.header.creator.clone(),
                         sender,
                     });
+                }
+                // "Partial Freeze Semantics": while a higher-priority proposal is open, a new
+                // lower-priority one is dropped (and so never forwarded). Evidence bundles of
+                // already finalized proposals still pass.
+                let blocking = self.frozen_below();
+                if blocking.is_some_and(|b| b > p.header.kind.priority())
+                    && !self.actions.contains_key(&p.digest())
+                {
+                    return Err(Error::Frozen);
                 }
                 self.unknown_action(now, p)?
             }
@@ -331,7 +342,7 @@ impl Conversation {
                 // Evidence for a proposal of an epoch before this member joined: it has no
                 // roster to check the votes against, so it takes the proposal as finalized on
                 // a steward's word, as it took the welcome's carried approvals.
-                if !self.stewards.contains(&sender) {
+                if !self.stewards().contains(&sender) {
                     return Err(Error::NotFromSteward(sender));
                 }
                 let p = b.proposal.as_ref().ok_or(Error::InvalidProposal(
@@ -422,9 +433,6 @@ impl Conversation {
         if self.actions.contains_key(&digest) {
             return Ok(None);
         }
-        if p.header.kind != ProposalKind::Commit {
-            return Err(Error::InvalidProposal("unsupported proposal kind"));
-        }
         // The key package of an add was usually validated already when it was announced on
         // the welcome channel; identical bytes are not verified twice.
         let action = governance::decode_reusing(
@@ -434,6 +442,18 @@ impl Conversation {
             Some(self.clock.unix_ms(now)),
             |member| self.key_packages.get(member).map(|b| &b.key_package),
         )?;
+        if action.kind() != p.header.kind {
+            return Err(Error::InvalidProposal(
+                "payload does not match the proposal kind",
+            ));
+        }
+        if let ParsedAction::Elect { epoch, .. } = &action {
+            if *epoch != p.header.epoch.0 {
+                return Err(Error::InvalidProposal(
+                    "election held for another epoch than its proposal's",
+                ));
+            }
+        }
         self.check_action(&action, &p.header.creator)?;
         Ok(Some((digest, action)))
     }
@@ -459,6 +479,32 @@ impl Conversation {
             ParsedAction::Leave { member } if member != creator => Err(Error::InvalidProposal(
                 "leave whose target is not its creator",
             )),
+            // "Any proposal with a list that does not adhere to this generation method MUST
+            // be rejected by all members."
+            ParsedAction::Elect {
+                epoch,
+                retry_round,
+                stewards,
+            } => self.gov()?.check_election(
+                *epoch,
+                *retry_round,
+                self.id.as_bytes(),
+                &roster,
+                stewards,
+            ),
+            // A removal emergency proposal must name a member whose agreed score is at or
+            // below the threshold ("Peer Scoring").
+            ParsedAction::RemoveBelowThreshold { target } => {
+                if !roster.contains(target) {
+                    Err(Error::InvalidProposal("removal of a non-member"))
+                } else if !self.gov()?.below_threshold(target) {
+                    Err(Error::InvalidProposal(
+                        "emergency removal of a member above the score threshold",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
             _ => Ok(()),
         }
     }

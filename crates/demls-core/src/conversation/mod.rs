@@ -3,6 +3,10 @@
 mod commands;
 mod commit;
 mod inbound;
+mod round;
+
+#[cfg(feature = "test-utils")]
+pub use round::Byzantine;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -14,9 +18,9 @@ use demls_consensus::{
 };
 use demls_wire::{v1, Limits};
 use openmls::prelude::{
-    BasicCredential, Capabilities, Ciphersuite, CredentialWithKey, Extension, ExtensionType,
-    Extensions, GroupId, KeyPackage, Lifetime, MlsGroup, SenderRatchetConfiguration,
-    UnknownExtension, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
+    BasicCredential, Capabilities, Ciphersuite, CredentialWithKey, ExtensionType, Extensions,
+    GroupId, KeyPackage, Lifetime, MlsGroup, SenderRatchetConfiguration,
+    PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
 };
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::random::OpenMlsRand;
@@ -32,6 +36,7 @@ use crate::event::Event;
 use crate::fragment::{self, Reassembler};
 use crate::governance::{self, ParsedAction};
 use crate::mls::DemlsProvider;
+use crate::stewards::GroupState;
 use crate::timers::{TimerKind, Timers};
 use crate::transmit::{Channel, TrafficClass, Transmit};
 
@@ -137,7 +142,20 @@ pub struct Conversation {
     /// sender, in arrival order; fed to the voting machine once the proposal opens. At most
     /// `max_buffered_messages`.
     orphan_votes: VecDeque<(MemberId, Vec<u8>)>,
-    stewards: Vec<MemberId>,
+    /// The group's agreed governance state (steward list, scores, parameters), from the MLS
+    /// group context; `None` until this member is in a group.
+    gov: Option<GroupState>,
+    /// Layer 3 recovery mode: a deadlock emergency proposal was finalized YES this epoch and
+    /// any member may commit, until the first valid commit.
+    recovery: bool,
+    /// The commit round of the current epoch.
+    round: round::CommitRound,
+    /// Emergency proposals finalized NO and not yet committed: the next commit records them
+    /// (their creators' penalty).
+    rejected: BTreeSet<ProposalDigest>,
+    /// Fault injection (feature `test-utils`): how this member misbehaves as a steward.
+    #[cfg(feature = "test-utils")]
+    byzantine: round::Byzantine,
     /// Actions of the proposals known this epoch.
     actions: BTreeMap<ProposalDigest, ParsedAction>,
     /// Finalized YES proposals not yet committed; kept across epochs until committed or moot.
@@ -147,8 +165,8 @@ pub struct Conversation {
     key_packages: BTreeMap<MemberId, BufferedKeyPackage>,
     /// MLS messages for a future epoch, in arrival order.
     future: VecDeque<(u64, Vec<u8>, [u8; 32])>,
-    /// Commits whose proposals are not (yet) finalized here.
-    pending_commits: Vec<Vec<u8>>,
+    /// Commits whose proposals are not (yet) finalized here, with their MLS senders.
+    pending_commits: Vec<(MemberId, Vec<u8>)>,
     reassembly: Reassembler,
     timers: Timers,
     transmits: VecDeque<Transmit>,
@@ -183,14 +201,8 @@ impl Conversation {
     ) -> Result<Self, Error> {
         let mut c = Self::new(config, id, me, seed, now, unix_ms);
         c.provider.prepare_operation();
-        let params = v1::GroupParams {
-            stewards: vec![c.me.as_bytes().to_vec()],
-        };
-        let extensions = Extensions::single(Extension::Unknown(
-            GROUP_PARAMS_EXTENSION,
-            UnknownExtension(params.encode_to_vec()),
-        ))
-        .map_err(mls_error)?;
+        let state = GroupState::initial(c.me.clone(), c.config.governance.clone());
+        let extensions = Self::params_extensions(&state)?;
         let group = MlsGroup::builder()
             .with_group_id(GroupId::from_slice(c.id.as_bytes()))
             .ciphersuite(CIPHERSUITE)
@@ -280,7 +292,12 @@ impl Conversation {
             retired_digest: Sha256::new().finalize().into(), // of no retired machine
             first_epoch: 0,
             orphan_votes: VecDeque::new(),
-            stewards: Vec::new(),
+            gov: None,
+            recovery: false,
+            round: round::CommitRound::default(),
+            rejected: BTreeSet::new(),
+            #[cfg(feature = "test-utils")]
+            byzantine: Default::default(),
             actions: BTreeMap::new(),
             approved: BTreeSet::new(),
             evidence: BTreeMap::new(),
@@ -346,9 +363,25 @@ impl Conversation {
             .unwrap_or_default()
     }
 
-    /// The steward list of the current epoch.
+    /// The steward list of the current epoch, in list order (empty before joining).
     pub fn stewards(&self) -> &[MemberId] {
-        &self.stewards
+        self.gov.as_ref().map_or(&[], |g| g.stewards.as_slice())
+    }
+
+    /// The group's agreed governance state: steward list, peer scores, parameters.
+    pub fn group_state(&self) -> Option<&GroupState> {
+        self.gov.as_ref()
+    }
+
+    /// The rotation of the current epoch: who may commit, in order ("Layer 1"). Position 0
+    /// is the epoch steward, 1 the backup. In recovery mode, every member by id.
+    pub fn rotation(&self) -> Vec<MemberId> {
+        self.primary_walk()
+    }
+
+    /// Whether recovery mode is on ("Layer 3").
+    pub fn in_recovery(&self) -> bool {
+        self.recovery
     }
 
     /// The MLS epoch authenticator: equal at all members of the same epoch.
@@ -383,9 +416,15 @@ impl Conversation {
         if let Some(a) = self.epoch_authenticator() {
             h.update(a);
         }
-        for s in &self.stewards {
-            lp(&mut h, s.as_bytes());
+        if let Some(g) = &self.gov {
+            lp(&mut h, &g.to_proto().encode_to_vec());
         }
+        h.update([u8::from(self.recovery)]);
+        self.round.hash(&mut h);
+        for d in &self.rejected {
+            h.update(d.0);
+        }
+
         if let Some(v) = &self.voting {
             h.update(v.state_digest());
         }
@@ -397,7 +436,7 @@ impl Conversation {
         }
         for (d, a) in &self.actions {
             h.update(d.0);
-            lp(&mut h, a.member().as_bytes());
+            lp(&mut h, &governance::encode(a));
         }
         for d in &self.approved {
             h.update(d.0);
@@ -414,7 +453,8 @@ impl Conversation {
             h.update(e.to_be_bytes());
             h.update(digest);
         }
-        for bytes in &self.pending_commits {
+        for (sender, bytes) in &self.pending_commits {
+            lp(&mut h, sender.as_bytes());
             h.update(Sha256::digest(bytes));
         }
         h.update((self.reassembly.len() as u64).to_be_bytes());
@@ -449,7 +489,12 @@ impl Conversation {
                 .map(|k| k.key_package.tls_serialized_len())
                 .sum::<usize>()
             + self.future.iter().map(|(_, b, _)| b.len()).sum::<usize>()
-            + self.pending_commits.iter().map(Vec::len).sum::<usize>()
+            + self
+                .pending_commits
+                .iter()
+                .map(|(_, b)| b.len())
+                .sum::<usize>()
+            + self.round.bytes()
             + self.reassembly.bytes()
     }
 
@@ -518,7 +563,11 @@ impl Conversation {
                     let _ = self.cast_vote(now, proposal, auto.choice);
                 }
             }
-            TimerKind::FreezeWindow => self.commit_approved(now),
+            TimerKind::FreezeWindow => self.on_freeze_closed(now),
+            TimerKind::CommitSlot => self.on_commit_slot(now),
+            TimerKind::CandidateWindow => self.on_candidate_window(now),
+            TimerKind::Escalation => self.on_escalation(now),
+            TimerKind::Duties => self.perform_duties(now),
             TimerKind::PendingJoinExpiry => {
                 if self.phase == Phase::PendingJoin {
                     self.phase = Phase::Closed;
@@ -570,19 +619,12 @@ impl Conversation {
         }
     }
 
-    /// Installs a group (created or joined): roster, voting machine, stewards.
+    /// Installs a group (created or joined): roster, voting machine, governance state. The
+    /// group parameters are validated against the group's real roster (a joiner's sync).
     fn install_group(&mut self, group: MlsGroup) -> Result<(), Error> {
-        let params = group
-            .extensions()
-            .unknown(GROUP_PARAMS_EXTENSION)
-            .ok_or(Error::Mls("group has no de-MLS parameters".into()))?;
-        let params = demls_wire::decode_group_params(&params.0, &self.limits)?;
-        let stewards = params
-            .stewards
-            .into_iter()
-            .map(|s| MemberId::new(s).map_err(|_| Error::Mls("invalid steward id".into())))
-            .collect::<Result<Vec<_>, _>>()?;
         let roster = roster_of(&group)?;
+        let members: Vec<MemberId> = roster.voters().iter().map(|v| v.id.clone()).collect();
+        let gov = group_state_of(group.extensions(), &members, &self.limits)?;
         let epoch = Epoch(group.epoch().as_u64());
         let defaults = VotingConfig::new(self.id.clone(), self.me.clone());
         let voting_config = VotingConfig {
@@ -599,13 +641,9 @@ impl Conversation {
         };
         self.voting = Some(VotingMachine::new(voting_config, epoch, roster));
         self.group = Some(group);
-        self.stewards = stewards;
+        self.gov = Some(gov);
         self.phase = Phase::Member;
         Ok(())
-    }
-
-    fn is_steward(&self) -> bool {
-        self.stewards.first() == Some(&self.me)
     }
 
     /// Draws a fresh 16-byte id from the randomness streams.
@@ -661,6 +699,21 @@ fn capabilities() -> Capabilities {
         .ciphersuites(vec![CIPHERSUITE])
         .extensions(vec![ExtensionType::Unknown(GROUP_PARAMS_EXTENSION)])
         .build()
+}
+
+/// The governance state in a group context's extensions, validated against `roster`.
+fn group_state_of(
+    extensions: &Extensions<openmls::prelude::GroupContext>,
+    members: &[MemberId],
+    limits: &Limits,
+) -> Result<GroupState, Error> {
+    let params = extensions
+        .unknown(GROUP_PARAMS_EXTENSION)
+        .ok_or(Error::InvalidGroupParams(
+            "the group has no de-MLS parameters",
+        ))?;
+    let params = demls_wire::decode_group_params(&params.0, limits)?;
+    GroupState::from_proto(params, members)
 }
 
 /// The voter set of the group's current epoch.

@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::fragment::Reassembler;
 use crate::governance;
 use crate::mls::DemlsProvider;
+use crate::stewards::GovernanceConfig;
 use crate::timers::{TimerKind, Timers};
 
 const MAGIC: &[u8; 4] = b"DCS\x01";
@@ -59,6 +60,53 @@ fn write_config(w: &mut Writer, c: &ConversationConfig) {
     w.duration(c.reassembly_expiry);
     w.duration(c.key_package_lifetime);
     w.duration(c.max_clock_skew);
+    let g = &c.governance;
+    for v in [g.sn_min, g.sn_max, g.max_reelection_attempts] {
+        w.u32(v);
+    }
+    for d in [
+        g.commit_inactivity,
+        g.recovery_inactivity,
+        g.voting_inactivity,
+        g.candidate_window,
+    ] {
+        w.duration(d);
+    }
+    for v in [
+        g.default_peer_score,
+        g.threshold_peer_score,
+        g.commit_reward,
+        g.slot_failure_penalty,
+        g.ecp_yes_reward,
+        g.ecp_no_penalty,
+    ] {
+        w.u64(v as u64);
+    }
+}
+
+fn read_governance(r: &mut Reader<'_>) -> Result<GovernanceConfig, Error> {
+    let (sn_min, sn_max, max_reelection_attempts) = (r.u32()?, r.u32()?, r.u32()?);
+    let (commit_inactivity, recovery_inactivity, voting_inactivity, candidate_window) =
+        (r.duration()?, r.duration()?, r.duration()?, r.duration()?);
+    let mut scores = [0i64; 6];
+    for s in &mut scores {
+        *s = r.u64()? as i64;
+    }
+    Ok(GovernanceConfig {
+        sn_min,
+        sn_max,
+        max_reelection_attempts,
+        commit_inactivity,
+        recovery_inactivity,
+        voting_inactivity,
+        candidate_window,
+        default_peer_score: scores[0],
+        threshold_peer_score: scores[1],
+        commit_reward: scores[2],
+        slot_failure_penalty: scores[3],
+        ecp_yes_reward: scores[4],
+        ecp_no_penalty: scores[5],
+    })
 }
 
 fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
@@ -102,6 +150,7 @@ fn read_config(r: &mut Reader<'_>) -> Result<ConversationConfig, Error> {
         reassembly_expiry: r.duration()?,
         key_package_lifetime: r.duration()?,
         max_clock_skew: r.duration()?,
+        governance: read_governance(r)?,
     })
 }
 
@@ -116,6 +165,10 @@ fn read_timer(r: &mut Reader<'_>) -> Result<TimerKind, Error> {
         2 => TimerKind::FreezeWindow,
         3 => TimerKind::PendingJoinExpiry,
         4 => TimerKind::ReassemblyExpiry,
+        5 => TimerKind::CommitSlot,
+        6 => TimerKind::CandidateWindow,
+        7 => TimerKind::Escalation,
+        8 => TimerKind::Duties,
         _ => return Err(bad("unknown timer kind")),
     })
 }
@@ -172,7 +225,8 @@ impl Conversation {
             w.bytes(b);
         }
         w.u32(self.pending_commits.len() as u32);
-        for b in &self.pending_commits {
+        for (sender, b) in &self.pending_commits {
+            w.bytes(sender.as_bytes());
             w.bytes(b);
         }
         self.reassembly.write(&mut w, origin);
@@ -197,6 +251,50 @@ impl Conversation {
         for (sender, vote) in &self.orphan_votes {
             w.bytes(sender.as_bytes());
             w.bytes(vote);
+        }
+        w.u8(u8::from(self.recovery));
+        w.u32(self.rejected.len() as u32);
+        for d in &self.rejected {
+            w.0.extend_from_slice(&d.0);
+        }
+        let round = &self.round;
+        match round.started {
+            None => w.u8(0),
+            Some(t) => {
+                w.u8(1);
+                w.duration(since(t));
+            }
+        }
+        w.u32(round.reelections);
+        w.u8(u8::from(round.deadlock_due));
+        w.u8(u8::from(round.window_closed));
+        w.u32(round.candidates.len() as u32);
+        for c in &round.candidates {
+            w.bytes(c.committer.as_bytes());
+            w.bytes(&c.raw);
+            w.u32(c.batch.len() as u32);
+            for d in &c.batch {
+                w.0.extend_from_slice(&d.0);
+            }
+            match &c.welcome {
+                None => w.u8(0),
+                Some(b) => {
+                    w.u8(1);
+                    w.bytes(b);
+                }
+            }
+        }
+        w.u32(round.equivocators.len() as u32);
+        for m in &round.equivocators {
+            w.bytes(m.as_bytes());
+        }
+        w.u32(round.acks.len() as u32);
+        for (d, ackers) in &round.acks {
+            w.0.extend_from_slice(d);
+            w.u32(ackers.len() as u32);
+            for m in ackers {
+                w.bytes(m.as_bytes());
+            }
         }
         Ok(w.0)
     }
@@ -304,7 +402,8 @@ impl Conversation {
         }
         c.future = future;
         for _ in 0..r.u32()? {
-            c.pending_commits.push(r.bytes()?.to_vec());
+            let sender = r.member()?;
+            c.pending_commits.push((sender, r.bytes()?.to_vec()));
         }
         c.reassembly = Reassembler::read(&mut r, origin)?;
         let mut timers = Timers::default();
@@ -340,6 +439,50 @@ impl Conversation {
         for _ in 0..r.u32()? {
             let sender = r.member()?;
             c.orphan_votes.push_back((sender, r.bytes()?.to_vec()));
+        }
+        c.recovery = r.bool()?;
+        for _ in 0..r.u32()? {
+            c.rejected.insert(r.digest()?);
+        }
+        c.round.started = match r.u8()? {
+            0 => None,
+            1 => Some(origin + r.duration()?),
+            _ => return Err(bad("invalid round flag")),
+        };
+        c.round.reelections = r.u32()?;
+        c.round.deadlock_due = r.bool()?;
+        c.round.window_closed = r.bool()?;
+        for _ in 0..r.u32()? {
+            let committer = r.member()?;
+            let raw = r.bytes()?.to_vec();
+            let mut batch = Vec::new();
+            for _ in 0..r.u32()? {
+                batch.push(r.digest()?);
+            }
+            let welcome = match r.u8()? {
+                0 => None,
+                1 => Some(r.bytes()?.to_vec()),
+                _ => return Err(bad("invalid welcome flag")),
+            };
+            c.round.candidates.push(super::round::Candidate {
+                committer,
+                digest: sha2::Sha256::digest(&raw).into(),
+                raw,
+                batch,
+                staged: None,
+                welcome,
+            });
+        }
+        for _ in 0..r.u32()? {
+            c.round.equivocators.insert(r.member()?);
+        }
+        for _ in 0..r.u32()? {
+            let d: [u8; 32] = r.digest()?.0;
+            let mut ackers = BTreeSet::new();
+            for _ in 0..r.u32()? {
+                ackers.insert(r.member()?);
+            }
+            c.round.acks.insert(d, ackers);
         }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));

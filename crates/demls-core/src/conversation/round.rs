@@ -1,0 +1,1057 @@
+//! The multi-steward commit round of an epoch and its escalation ("Multi stewards",
+//! "Commit validation service", "Three-Layer Steward Protection Mechanism", "Inactivity
+//! Timer", docs/protocol.md §9):
+//!
+//! 1. The first approval of the epoch arms the freeze window Δ at **every** member. When it
+//!    closes, the rotation starts: the epoch steward (position 0) builds its candidate at once,
+//!    the steward at position k at `k × commit_inactivity` (`recovery_inactivity` in recovery
+//!    mode) unless a valid candidate arrived before ("Layer 1").
+//! 2. Every member collects valid candidates — justified by its finalized proposals, with the
+//!    group parameters it computes itself — for `candidate_window` after the first (at once
+//!    when every steward of the rotation has one in, or the rotation has one steward), then
+//!    applies the best: longest proposal sequence, the epoch steward's among equals, else the
+//!    smallest committer id. A member that sent two different candidates is an equivocator:
+//!    both are dropped. The committer keeps its own candidate as openmls's pending commit and
+//!    sends its Welcome only if it wins.
+//! 3. When the rotation passes without an applied commit, members re-elect (Layer 2, up to
+//!    `max_reelection_attempts` retry rounds), then propose the deadlock emergency proposal
+//!    (Layer 3), whose YES starts recovery mode: every member is in the rotation.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalKind};
+use openmls::prelude::{
+    Extension, ExtensionType, Extensions, ProcessedMessageContent, RequiredCapabilitiesExtension,
+    StagedCommit, UnknownExtension,
+};
+use openmls_traits::OpenMlsProvider;
+use prost::Message;
+use sha2::{Digest as _, Sha256};
+use tls_codec::{Deserialize as _, Serialize as _};
+
+use super::{mls_error, Conversation, Phase, GROUP_PARAMS_EXTENSION};
+use crate::error::Error;
+use crate::event::{Event, ViolationKind};
+use crate::governance::ParsedAction;
+use crate::stewards::GroupState;
+use crate::timers::TimerKind;
+use crate::transmit::{Channel, TrafficClass};
+
+/// How a member misbehaves as a steward (feature `test-utils`; the simulator's Byzantine
+/// stewards). Not part of snapshots or the state digest.
+#[cfg(feature = "test-utils")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Byzantine {
+    /// Never builds a commit candidate (a silent steward).
+    pub silent: bool,
+    /// Leaves every proposal about this member out of its commits (a censoring steward).
+    pub censor: Option<MemberId>,
+}
+
+/// Most different candidates one member may acknowledge in one epoch (an honest member
+/// acknowledges the few candidates of its rotation; the bound caps what a Byzantine one makes
+/// others store).
+pub(super) const MAX_ACKED_PER_MEMBER: usize = 4;
+
+/// A valid, justified commit candidate of the current epoch.
+pub(super) struct Candidate {
+    /// Its MLS sender.
+    pub committer: MemberId,
+    /// SHA-256 of the serialized commit (distinguishes equivocating copies).
+    pub digest: [u8; 32],
+    /// The serialized MLS commit.
+    pub raw: Vec<u8>,
+    /// The proposals it applies, ascending.
+    pub batch: Vec<ProposalDigest>,
+    /// The staged commit (others' candidates; `None` after a restore: staged again).
+    pub staged: Option<Box<StagedCommit>>,
+    /// Our own candidate's Welcome packet, sent only if it wins.
+    pub welcome: Option<Vec<u8>>,
+}
+
+/// The commit round of the current epoch.
+#[derive(Default)]
+pub(super) struct CommitRound {
+    /// When this member's freeze window closed (the rotation's slots count from here).
+    pub started: Option<Instant>,
+    /// Valid candidates, in arrival order.
+    pub candidates: Vec<Candidate>,
+    /// Members that sent two different candidates this epoch.
+    pub equivocators: BTreeSet<MemberId>,
+    /// Re-elections started this epoch (Layer 2); the next one uses this retry round.
+    pub reelections: u32,
+    /// Layer 2 is used up: the deadlock emergency proposal is due (Layer 3).
+    pub deadlock_due: bool,
+    /// The candidate window closed (or every expected candidate is in): a candidate with a
+    /// quorum of acknowledgements is applied as soon as there is one.
+    pub window_closed: bool,
+    /// Who acknowledged which candidate (by the SHA-256 of its bytes), the committer
+    /// included; acknowledgements may arrive before their candidate.
+    pub acks: BTreeMap<[u8; 32], BTreeSet<MemberId>>,
+}
+
+impl CommitRound {
+    pub(super) fn hash(&self, h: &mut Sha256) {
+        h.update([
+            u8::from(self.started.is_some()),
+            u8::from(self.deadlock_due),
+            u8::from(self.window_closed),
+        ]);
+        for (d, ackers) in &self.acks {
+            h.update(d);
+            h.update((ackers.len() as u32).to_be_bytes());
+            for m in ackers {
+                h.update((m.as_bytes().len() as u32).to_be_bytes());
+                h.update(m.as_bytes());
+            }
+        }
+        h.update(self.reelections.to_be_bytes());
+        for c in &self.candidates {
+            h.update(c.digest);
+            h.update([u8::from(c.welcome.is_some())]);
+        }
+        for m in &self.equivocators {
+            h.update((m.as_bytes().len() as u32).to_be_bytes());
+            h.update(m.as_bytes());
+        }
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.candidates
+            .iter()
+            .map(|c| c.raw.len() + c.welcome.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+
+    fn has_candidate_from(&self, member: &MemberId) -> bool {
+        self.candidates.iter().any(|c| &c.committer == member)
+    }
+}
+
+impl Conversation {
+    pub(super) fn gov(&self) -> Result<&GroupState, Error> {
+        self.gov.as_ref().ok_or(Error::NotAMember)
+    }
+
+    fn epoch_u64(&self) -> u64 {
+        self.epoch().map_or(0, |e| e.0)
+    }
+
+    /// The approved steward election this epoch's commit would install, if any (the one
+    /// with the smallest digest).
+    fn approved_election(&self) -> Option<(ProposalDigest, Vec<MemberId>, u32)> {
+        self.approved
+            .iter()
+            .find_map(|d| match self.actions.get(d) {
+                Some(ParsedAction::Elect {
+                    stewards,
+                    retry_round,
+                    ..
+                }) => Some((*d, stewards.clone(), *retry_round)),
+                _ => None,
+            })
+    }
+
+    /// The rotation of a commit whose batch is `batch` (for scoring and validation): the
+    /// elected list's when the batch installs one, otherwise the group's.
+    fn walk_of_batch(&self, batch: &[ProposalDigest]) -> Vec<MemberId> {
+        let Some(gov) = self.gov.as_ref() else {
+            return Vec::new();
+        };
+        let epoch = self.epoch_u64();
+        let roster = self.roster();
+        for d in batch {
+            if let Some(ParsedAction::Elect {
+                stewards,
+                retry_round,
+                ..
+            }) = self.actions.get(d)
+            {
+                let mut elected = gov.clone();
+                elected.install(stewards.clone(), epoch, *retry_round);
+                return elected.walk(epoch, &roster);
+            }
+        }
+        gov.walk(epoch, &roster)
+    }
+
+    /// Who commits this epoch, in order: every member by id in recovery mode; the list an
+    /// approved election installs (its stewards commit it); otherwise the group's rotation.
+    pub(super) fn primary_walk(&self) -> Vec<MemberId> {
+        if self.recovery {
+            return self.roster();
+        }
+        match self.approved_election() {
+            Some((d, _, _)) => self.walk_of_batch(&[d]),
+            None => self.walk_of_batch(&[]),
+        }
+    }
+
+    /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
+    /// approved election, or any member in recovery mode.
+    pub(super) fn may_commit(&self, sender: &MemberId) -> bool {
+        if self.recovery && self.roster().contains(sender) {
+            return true;
+        }
+        if self.walk_of_batch(&[]).contains(sender) {
+            return true;
+        }
+        let elections: Vec<ProposalDigest> = self
+            .approved
+            .iter()
+            .filter(|d| matches!(self.actions.get(d), Some(ParsedAction::Elect { .. })))
+            .copied()
+            .collect();
+        elections
+            .iter()
+            .any(|d| self.walk_of_batch(&[*d]).contains(sender))
+    }
+
+    /// Whether `sender` could become a committer once something open here is decided (an
+    /// open election lists it, or a deadlock proposal is open): its commit waits instead of
+    /// being refused.
+    pub(super) fn may_commit_later(&self, sender: &MemberId) -> bool {
+        self.open_governance().iter().any(|(_, a)| match a {
+            ParsedAction::Elect { stewards, .. } => stewards.contains(sender),
+            ParsedAction::Deadlock => true,
+            _ => false,
+        })
+    }
+
+    /// Open (undecided) steward elections and emergency proposals of the current epoch.
+    pub(super) fn open_governance(&self) -> Vec<(ProposalDigest, &ParsedAction)> {
+        let Some(v) = self.voting.as_ref() else {
+            return Vec::new();
+        };
+        self.actions
+            .iter()
+            .filter(|(d, a)| {
+                a.kind() != ProposalKind::Commit
+                    && v.proposal(d).is_some()
+                    && v.decision(d).is_none()
+            })
+            .map(|(d, a)| (*d, a))
+            .collect()
+    }
+
+    /// The highest priority among open governance proposals: lower-priority proposals are
+    /// neither created nor accepted meanwhile ("Partial Freeze Semantics").
+    pub(super) fn frozen_below(&self) -> Option<u8> {
+        self.open_governance()
+            .iter()
+            .map(|(_, a)| a.kind().priority())
+            .max()
+    }
+
+    /// The group state after a commit by `committer` applying `batch` (which leaves
+    /// `roster_after`): slot failures and the committer's reward, emergency proposal
+    /// rewards and penalties, an elected list installed from the next epoch, recovery ended
+    /// with the rule's list. Every member computes it and compares it with the commit's.
+    pub(super) fn next_state(
+        &self,
+        committer: &MemberId,
+        batch: &[ProposalDigest],
+        roster_after: &[MemberId],
+    ) -> Result<GroupState, Error> {
+        let mut next = self.gov()?.clone();
+        let epoch = self.epoch_u64();
+        let recovery_commit = batch
+            .iter()
+            .any(|d| matches!(self.actions.get(d), Some(ParsedAction::Deadlock)));
+        if recovery_commit {
+            next.adjust(committer, next.config.commit_reward);
+        } else {
+            next.score_commit(&self.walk_of_batch(batch), committer);
+        }
+        for d in batch {
+            let Some(action) = self.actions.get(d) else {
+                continue;
+            };
+            let creator = || self.signed_proposal(d).map(|p| p.header.creator.clone());
+            match action {
+                ParsedAction::Elect {
+                    stewards,
+                    retry_round,
+                    ..
+                } => next.install(stewards.clone(), epoch + 1, *retry_round),
+                ParsedAction::RemoveBelowThreshold { .. } | ParsedAction::Deadlock => {
+                    if let Some(c) = creator() {
+                        let delta = if self.rejected.contains(d) {
+                            -next.config.ecp_no_penalty
+                        } else {
+                            next.config.ecp_yes_reward
+                        };
+                        next.adjust(&c, delta);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if recovery_commit && !self.rejected.iter().any(|d| batch.contains(d)) {
+            let group = self.id.as_bytes();
+            let retry = next.config.max_reelection_attempts;
+            let list = next.honest_election(epoch, retry, group, roster_after);
+            if !list.is_empty() {
+                next.install(list, epoch + 1, retry);
+            }
+        }
+        next.retain_members(roster_after);
+        Ok(next)
+    }
+
+    /// The group context extensions carrying `state`: the parameters, and the required
+    /// capabilities that make every member support them (openmls demands the latter for a
+    /// private-use extension proposed in a commit).
+    pub(super) fn params_extensions(
+        state: &GroupState,
+    ) -> Result<Extensions<openmls::prelude::GroupContext>, Error> {
+        Extensions::from_vec(vec![
+            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+                &[ExtensionType::Unknown(GROUP_PARAMS_EXTENSION)],
+                &[],
+                &[],
+            )),
+            Extension::Unknown(
+                GROUP_PARAMS_EXTENSION,
+                UnknownExtension(state.to_proto().encode_to_vec()),
+            ),
+        ])
+        .map_err(mls_error)
+    }
+
+    // ----- the round -----
+
+    /// Arms the freeze window, unless the round is already under way.
+    pub(super) fn arm_freeze(&mut self, now: Instant) {
+        if self.round.started.is_none() && !self.timers.is_set(TimerKind::FreezeWindow) {
+            self.timers
+                .set(TimerKind::FreezeWindow, now + self.config.freeze_window);
+        }
+    }
+
+    fn slot_len(&self) -> std::time::Duration {
+        let g = &self
+            .gov
+            .as_ref()
+            .expect("a member has a group state")
+            .config;
+        if self.recovery {
+            g.recovery_inactivity
+        } else {
+            g.commit_inactivity
+        }
+    }
+
+    /// The freeze window closed (or recovery began): the rotation starts.
+    pub(super) fn on_freeze_closed(&mut self, now: Instant) {
+        if self.phase != Phase::Member || self.gov.is_none() {
+            return;
+        }
+        self.timers.stop(TimerKind::FreezeWindow);
+        self.round.started = Some(now);
+        let walk = self.primary_walk();
+        let slot = self.slot_len();
+        match walk.iter().position(|s| *s == self.me) {
+            Some(0) => self.build_candidate(now),
+            Some(k) => self
+                .timers
+                .set(TimerKind::CommitSlot, now + slot * k as u32),
+            None => {}
+        }
+        let window = self.gov.as_ref().expect("checked").config.candidate_window;
+        self.timers.set(
+            TimerKind::Escalation,
+            now + slot * walk.len().max(1) as u32 + window,
+        );
+    }
+
+    /// This steward's turn: commit unless a candidate already has its quorum of
+    /// acknowledgements (one that does not may come from a steward cut off from the group,
+    /// or sent to only some members).
+    pub(super) fn on_commit_slot(&mut self, now: Instant) {
+        if self.quorum_candidates().is_empty() {
+            self.build_candidate(now);
+        }
+    }
+
+    /// Acknowledgements needed to apply a candidate of a multi-steward rotation: ⌈2n/3⌉.
+    fn ack_quorum(&self) -> usize {
+        (2 * self.roster().len()).div_ceil(3)
+    }
+
+    /// Indexes of the candidates (not from equivocators) with a quorum of acknowledgements.
+    fn quorum_candidates(&self) -> Vec<usize> {
+        let quorum = self.ack_quorum();
+        self.round
+            .candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !self.round.equivocators.contains(&c.committer))
+            .filter(|(_, c)| self.round.acks.get(&c.digest).map_or(0, BTreeSet::len) >= quorum)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Records `member`'s acknowledgement of candidate `digest`.
+    fn record_ack(&mut self, digest: [u8; 32], member: MemberId) {
+        self.round.acks.entry(digest).or_default().insert(member);
+    }
+
+    /// Acknowledges a valid candidate to the group (multi-steward rotations only).
+    fn send_ack(&mut self, digest: [u8; 32]) {
+        self.record_ack(digest, self.me.clone());
+        if let Err(e) = self.send_app(
+            demls_wire::v1::app_content::Body::CommitAck(digest.to_vec()),
+            TrafficClass::Governance,
+        ) {
+            tracing::warn!(error = %e, "could not acknowledge a commit candidate");
+        }
+    }
+
+    /// An acknowledgement of a candidate of the current epoch. At most
+    /// [`MAX_ACKED_PER_MEMBER`] different candidates per member and epoch are recorded.
+    pub(super) fn on_commit_ack(
+        &mut self,
+        now: Instant,
+        sender: MemberId,
+        digest: [u8; 32],
+    ) -> Result<(), Error> {
+        let acked = self
+            .round
+            .acks
+            .iter()
+            .filter(|(d, ackers)| **d != digest && ackers.contains(&sender))
+            .count();
+        if acked >= MAX_ACKED_PER_MEMBER {
+            return Err(Error::TooManyAcks(sender));
+        }
+        self.record_ack(digest, sender);
+        self.consider_round(now);
+        Ok(())
+    }
+
+    /// Builds, sends and keeps (pending) this member's candidate for the current epoch.
+    pub(super) fn build_candidate(&mut self, now: Instant) {
+        if self.phase != Phase::Member || self.round.has_candidate_from(&self.me) {
+            return;
+        }
+        #[cfg(feature = "test-utils")]
+        if self.byzantine.silent {
+            return;
+        }
+        let batch = self.commit_batch();
+        if !batch.iter().any(|d| self.approved.contains(d)) {
+            return;
+        }
+        match self.try_build(now, &batch) {
+            Ok(()) => self.consider_round(now),
+            Err(e) => {
+                eprintln!("DEBUG build failed: {e}");
+                tracing::error!(error = %e, "failed to build a commit candidate")
+            }
+        }
+    }
+
+    fn try_build(&mut self, _now: Instant, batch: &[ProposalDigest]) -> Result<(), Error> {
+        // The evidence first: members that missed votes can justify the commit from it.
+        for d in batch {
+            if let Some(bundle) = self.evidence.get(d).cloned() {
+                self.send_app(
+                    demls_wire::v1::app_content::Body::Voting(bundle),
+                    TrafficClass::Governance,
+                )?;
+            }
+        }
+        // Approvals this commit leaves for later: joiners cannot have their votes.
+        let carried_approvals: Vec<Vec<u8>> = self
+            .approved
+            .iter()
+            .filter(|d| !batch.contains(d))
+            .filter_map(|d| self.signed_proposal(d))
+            .map(|p| demls_consensus::VotingMessage::Proposal(p).encode())
+            .collect();
+        let (adds, removals, added, removed) = self.changes_of(batch)?;
+        let roster_after = roster_after(&self.roster(), &added, &removed);
+        let next = self.next_state(&self.me.clone(), batch, &roster_after)?;
+        let changed = Some(&next) != self.gov.as_ref();
+        let authority = demls_wire::v1::CommitAuthority {
+            proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
+        };
+        let extensions = Self::params_extensions(&next)?;
+        self.provider.prepare_operation();
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group.set_aad(authority.encode_to_vec());
+        let mut builder = group
+            .commit_builder()
+            .propose_adds(adds)
+            .propose_removals(removals);
+        if changed {
+            builder = builder
+                .propose_group_context_extensions(extensions)
+                .map_err(mls_error)?;
+        }
+        let bundle = builder
+            .load_psks(self.provider.storage())
+            .map_err(mls_error)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(mls_error)?
+            .stage_commit(&self.provider)
+            .map_err(mls_error)?;
+        let (commit, welcome, _) = bundle.into_messages();
+        let commit = commit.tls_serialize_detached().map_err(mls_error)?;
+        let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(commit.clone()));
+        self.transmit(Channel::Conversation, TrafficClass::Handshake, packet)?;
+        let welcome = match welcome {
+            Some(w) => {
+                let welcome = w.tls_serialize_detached().map_err(mls_error)?;
+                let packet = self.packet(demls_wire::v1::packet::Body::Welcome(
+                    demls_wire::v1::WelcomeMessage {
+                        welcome,
+                        carried_approvals,
+                    },
+                ));
+                Some(packet.encode_to_vec())
+            }
+            None => None,
+        };
+        let digest: [u8; 32] = Sha256::digest(&commit).into();
+        self.record_ack(digest, self.me.clone());
+        self.round.candidates.push(Candidate {
+            committer: self.me.clone(),
+            digest,
+            raw: commit,
+            batch: batch.to_vec(),
+            staged: None,
+            welcome,
+        });
+        Ok(())
+    }
+
+    /// A valid, justified candidate from another member.
+    pub(super) fn add_candidate(
+        &mut self,
+        now: Instant,
+        committer: MemberId,
+        raw: Vec<u8>,
+        batch: Vec<ProposalDigest>,
+        staged: StagedCommit,
+    ) {
+        let digest: [u8; 32] = Sha256::digest(&raw).into();
+        if self.round.equivocators.contains(&committer) {
+            return;
+        }
+        if let Some(c) = self
+            .round
+            .candidates
+            .iter()
+            .find(|c| c.committer == committer)
+        {
+            if c.digest == digest {
+                return; // a duplicate
+            }
+            // Two different commits for one epoch from one member.
+            self.round.equivocators.insert(committer.clone());
+            self.round.candidates.retain(|c| c.committer != committer);
+            self.report_violation(committer, ViolationKind::Equivocation);
+            return;
+        }
+        self.record_ack(digest, committer.clone());
+        self.round.candidates.push(Candidate {
+            committer,
+            digest,
+            raw,
+            batch,
+            staged: Some(Box::new(staged)),
+            welcome: None,
+        });
+        if self.primary_walk().len() > 1 {
+            self.send_ack(digest);
+        }
+        self.consider_round(now);
+    }
+
+    pub(super) fn report_violation(&mut self, offender: MemberId, kind: ViolationKind) {
+        let epoch = demls_consensus::Epoch(self.epoch_u64());
+        self.events.push_back(Event::Violation {
+            offender,
+            kind,
+            epoch,
+        });
+    }
+
+    /// A rotation of one steward applies its candidate at once. Otherwise the candidate
+    /// window starts at the first candidate and closes after `candidate_window`, or at once
+    /// when every steward of the rotation has a candidate in; once closed, the best candidate
+    /// with a quorum of acknowledgements is applied as soon as there is one.
+    fn consider_round(&mut self, now: Instant) {
+        if self.round.candidates.is_empty() {
+            return;
+        }
+        let walk = self.primary_walk();
+        if walk.len() <= 1 {
+            self.decide_round(now);
+            return;
+        }
+        let all_in = walk
+            .iter()
+            .all(|s| self.round.has_candidate_from(s) || self.round.equivocators.contains(s));
+        if all_in {
+            self.round.window_closed = true;
+        }
+        if self.round.window_closed {
+            self.decide_round(now);
+        } else if !self.timers.is_set(TimerKind::CandidateWindow) {
+            let window = self.gov.as_ref().expect("a member").config.candidate_window;
+            self.timers.set(TimerKind::CandidateWindow, now + window);
+        }
+    }
+
+    /// The candidate window closed.
+    pub(super) fn on_candidate_window(&mut self, now: Instant) {
+        self.round.window_closed = true;
+        self.decide_round(now);
+    }
+
+    /// The commit validation service's choice among the candidates (with a quorum of
+    /// acknowledgements, in a multi-steward rotation): the longest sequence, the epoch
+    /// steward's among equals, otherwise the smallest committer id.
+    fn best_candidate(&self) -> Option<usize> {
+        let walk = self.primary_walk();
+        let eligible: Vec<usize> = if walk.len() <= 1 {
+            (0..self.round.candidates.len())
+                .filter(|i| {
+                    !self
+                        .round
+                        .equivocators
+                        .contains(&self.round.candidates[*i].committer)
+                })
+                .collect()
+        } else {
+            self.quorum_candidates()
+        };
+        let epoch_steward = walk.into_iter().next();
+        self.round
+            .candidates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| eligible.contains(i))
+            .max_by_key(|(_, c)| {
+                (
+                    c.batch.len(),
+                    Some(&c.committer) == epoch_steward.as_ref(),
+                    Reverse(c.committer.clone()),
+                )
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Applies the best candidate.
+    pub(super) fn decide_round(&mut self, now: Instant) {
+        self.timers.stop(TimerKind::CandidateWindow);
+        if self.phase != Phase::Member {
+            return;
+        }
+        let Some(i) = self.best_candidate() else {
+            return;
+        };
+        let winner = self.round.candidates.swap_remove(i);
+        if let Err(e) = self.apply_candidate(now, winner) {
+            tracing::error!(error = %e, "could not apply the chosen commit");
+        }
+    }
+
+    fn apply_candidate(&mut self, now: Instant, winner: Candidate) -> Result<(), Error> {
+        let (_, _, added, removed) = self.changes_of(&winner.batch)?;
+        // The stewards before the committer in the rotation failed their slots (the agreed
+        // penalty is in the commit's group parameters).
+        let walk = self.walk_of_batch(&winner.batch);
+        let skipped: Vec<MemberId> = walk
+            .iter()
+            .take_while(|s| **s != winner.committer)
+            .filter(|s| **s != self.me)
+            .cloned()
+            .collect();
+        if walk.contains(&winner.committer) {
+            for s in skipped {
+                self.report_violation(s, ViolationKind::Inactivity);
+            }
+        }
+        // Competing candidates with a shorter sequence left out approved proposals.
+        let losers: Vec<MemberId> = self
+            .round
+            .candidates
+            .iter()
+            .filter(|c| c.batch.len() < winner.batch.len())
+            .map(|c| c.committer.clone())
+            .collect();
+        let mine = self.commit_batch();
+        let censored = winner.committer != self.me
+            && mine.len() > winner.batch.len()
+            && mine.iter().filter(|d| self.approved.contains(d)).count()
+                > winner
+                    .batch
+                    .iter()
+                    .filter(|d| self.approved.contains(d))
+                    .count();
+        if winner.committer == self.me {
+            let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+            group
+                .merge_pending_commit(&self.provider)
+                .map_err(mls_error)?;
+            if let Some(bytes) = winner.welcome {
+                let packet = demls_wire::v1::Packet::decode(bytes.as_slice())
+                    .map_err(|_| Error::Mls("own welcome does not decode".into()))?;
+                self.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
+            }
+            self.on_epoch_change(now, &winner.batch, added, removed);
+            return Ok(());
+        }
+        let staged = match winner.staged {
+            Some(s) => *s,
+            None => self.stage_again(&winner.raw)?,
+        };
+        let self_removed = staged.self_removed();
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group
+            .clear_pending_commit(self.provider.storage())
+            .map_err(mls_error)?;
+        group
+            .merge_staged_commit(&self.provider, staged)
+            .map_err(mls_error)?;
+        for l in losers {
+            self.report_violation(l, ViolationKind::Censorship);
+        }
+        if censored {
+            self.report_violation(winner.committer.clone(), ViolationKind::Censorship);
+        }
+        if self_removed {
+            self.close();
+            return Ok(());
+        }
+        self.on_epoch_change(now, &winner.batch, added, removed);
+        Ok(())
+    }
+
+    /// Stages a candidate again from its bytes (after a restore).
+    fn stage_again(&mut self, raw: &[u8]) -> Result<StagedCommit, Error> {
+        let message =
+            openmls::prelude::MlsMessageIn::tls_deserialize_exact(raw).map_err(mls_error)?;
+        let protocol = message.try_into_protocol_message().map_err(mls_error)?;
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        let processed = group
+            .process_message(&self.provider, protocol)
+            .map_err(mls_error)?;
+        match processed.into_content() {
+            ProcessedMessageContent::StagedCommitMessage(s) => Ok(*s),
+            _ => Err(Error::Mls("candidate is not a commit".into())),
+        }
+    }
+
+    // ----- escalation and duties -----
+
+    /// The rotation passed without an applied commit: Layer 2, then Layer 3.
+    pub(super) fn on_escalation(&mut self, now: Instant) {
+        if self.phase != Phase::Member || self.approved.is_empty() {
+            return;
+        }
+        let max = self
+            .gov
+            .as_ref()
+            .map_or(0, |g| g.config.max_reelection_attempts);
+        if self.recovery {
+            // Recovery walks every member; if even that passed, walk again.
+            self.on_freeze_closed(now);
+            return;
+        }
+        if self.round.reelections < max {
+            self.round.reelections += 1;
+        } else {
+            self.round.deadlock_due = true;
+        }
+        let slot = self.slot_len();
+        let window = self.gov.as_ref().expect("a member").config.candidate_window;
+        let walk = self.primary_walk().len().max(1) as u32;
+        self.timers
+            .set(TimerKind::Escalation, now + slot * walk + window);
+        self.schedule_duties(now);
+    }
+
+    /// The governance proposals that are due and nobody has opened or decided yet, highest
+    /// priority first.
+    fn due_duties(&self) -> Vec<ParsedAction> {
+        let (Some(gov), Some(voting)) = (self.gov.as_ref(), self.voting.as_ref()) else {
+            return Vec::new();
+        };
+        let epoch = self.epoch_u64();
+        let roster = self.roster();
+        let known = |f: &dyn Fn(&ParsedAction) -> bool| {
+            self.actions.iter().any(|(d, a)| {
+                f(a) && (self.approved.contains(d)
+                    || self.rejected.contains(d)
+                    || (voting.proposal(d).is_some() && voting.decision(d).is_none()))
+            })
+        };
+        let mut due = Vec::new();
+        if self.round.deadlock_due
+            && !self.recovery
+            && !known(&|a| matches!(a, ParsedAction::Deadlock))
+        {
+            due.push(ParsedAction::Deadlock);
+        }
+        for m in &roster {
+            if *m != self.me
+                && gov.below_threshold(m)
+                && !known(
+                    &|a| matches!(a, ParsedAction::RemoveBelowThreshold { target } if target == m),
+                )
+            {
+                due.push(ParsedAction::RemoveBelowThreshold { target: m.clone() });
+            }
+        }
+        let retry = self.round.reelections;
+        let exhausted = gov.election_due(epoch) && roster.len() >= gov.config.sn_min as usize;
+        let reelect = retry > 0 && !self.round.deadlock_due;
+        if (exhausted || reelect)
+            && !known(
+                &|a| matches!(a, ParsedAction::Elect { retry_round, .. } if *retry_round == retry),
+            )
+        {
+            let stewards = gov.honest_election(epoch, retry, self.id.as_bytes(), &roster);
+            if !stewards.is_empty() {
+                due.push(ParsedAction::Elect {
+                    epoch,
+                    retry_round: retry,
+                    stewards,
+                });
+            }
+        }
+        due
+    }
+
+    /// This member's place in line for due proposals: the rotation first, then every other
+    /// member by id.
+    fn duty_rank(&self) -> usize {
+        let walk = self.primary_walk();
+        if let Some(i) = walk.iter().position(|s| *s == self.me) {
+            return i;
+        }
+        let others: Vec<MemberId> = self
+            .roster()
+            .into_iter()
+            .filter(|m| !walk.contains(m))
+            .collect();
+        walk.len()
+            + others
+                .iter()
+                .position(|m| *m == self.me)
+                .unwrap_or(others.len())
+    }
+
+    /// Arms this member's turn for due proposals (adds for waiting key packages included).
+    pub(super) fn schedule_duties(&mut self, now: Instant) {
+        if self.phase != Phase::Member || self.timers.is_set(TimerKind::Duties) {
+            return;
+        }
+        if self.due_duties().is_empty() && self.waiting_adds().is_empty() {
+            return;
+        }
+        let Some(gov) = self.gov.as_ref() else {
+            return;
+        };
+        let at = now + gov.config.voting_inactivity * self.duty_rank() as u32;
+        if at <= now {
+            self.perform_duties(now);
+        } else {
+            self.timers.set(TimerKind::Duties, at);
+        }
+    }
+
+    /// Opens the due proposals nobody opened yet, respecting priority.
+    pub(super) fn perform_duties(&mut self, now: Instant) {
+        self.timers.stop(TimerKind::Duties);
+        if self.phase != Phase::Member {
+            return;
+        }
+        for action in self.due_duties() {
+            if let Err(e) = self.open_proposal(now, action) {
+                tracing::debug!(error = %e, "could not open a due governance proposal");
+            }
+        }
+        for member in self.waiting_adds() {
+            self.propose_buffered_add(now, &member);
+        }
+    }
+
+    /// Key packages waiting for an add proposal.
+    fn waiting_adds(&self) -> Vec<MemberId> {
+        let roster = self.roster();
+        self.key_packages
+            .keys()
+            .filter(|m| !roster.contains(m))
+            .filter(|m| {
+                !self.actions.iter().any(|(d, a)| {
+                    matches!(a, ParsedAction::Add { member, .. } if member == *m)
+                        && (self.approved.contains(d)
+                            || self.voting.as_ref().and_then(|v| v.decision(d)).is_none())
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// How an honest member votes on a governance proposal it validated: YES, except a
+    /// deadlock proposal while this member has nothing waiting to be committed.
+    pub(super) fn governance_choice(&self, action: &ParsedAction) -> Choice {
+        match action {
+            ParsedAction::Deadlock if self.approved.is_empty() => Choice::No,
+            _ => Choice::Yes,
+        }
+    }
+}
+
+/// `roster` with `removed` taken out and `added` put in, sorted.
+pub(super) fn roster_after(
+    roster: &[MemberId],
+    added: &[MemberId],
+    removed: &[MemberId],
+) -> Vec<MemberId> {
+    let mut after: Vec<MemberId> = roster
+        .iter()
+        .filter(|m| !removed.contains(m))
+        .chain(added.iter())
+        .cloned()
+        .collect();
+    after.sort();
+    after.dedup();
+    after
+}
+
+/// Negative-test and fault-injection builders (feature `test-utils`): what a Byzantine member
+/// does and an honest one never would. Used by the integration tests and the simulator.
+#[cfg(feature = "test-utils")]
+impl Conversation {
+    /// Builds and sends a commit candidate for exactly `batch`, whatever this member's role,
+    /// and applies the round's choice as usual. Honest members refuse it unless it is valid.
+    #[doc(hidden)]
+    pub fn test_commit_batch(
+        &mut self,
+        now: Instant,
+        batch: &[ProposalDigest],
+    ) -> Result<(), Error> {
+        let now = self.clock.advance(now);
+        let mut batch = batch.to_vec();
+        batch.sort();
+        batch.dedup();
+        self.try_build(now, &batch)?;
+        self.consider_round(now);
+        Ok(())
+    }
+
+    /// Sets how this member misbehaves as a steward from now on.
+    #[doc(hidden)]
+    pub fn test_set_byzantine(&mut self, behaviour: Byzantine) {
+        self.byzantine = behaviour;
+    }
+
+    /// The digests of proposals open (undecided) in the current epoch: a Byzantine steward
+    /// commits one of them as if it were finalized.
+    #[doc(hidden)]
+    pub fn test_open_proposals(&self) -> Vec<ProposalDigest> {
+        let Some(v) = self.voting.as_ref() else {
+            return Vec::new();
+        };
+        self.actions
+            .keys()
+            .filter(|d| v.proposal(d).is_some() && v.decision(d).is_none())
+            .copied()
+            .collect()
+    }
+
+    /// The batch an honest committer would apply now.
+    #[doc(hidden)]
+    pub fn test_commit_batch_now(&self) -> Vec<ProposalDigest> {
+        self.commit_batch()
+    }
+
+    /// The proposals about `member` (adds, removals, leaves) among `batch`.
+    #[doc(hidden)]
+    pub fn test_proposals_about(
+        &self,
+        member: &MemberId,
+        batch: &[ProposalDigest],
+    ) -> Vec<ProposalDigest> {
+        batch
+            .iter()
+            .filter(|d| self.actions.get(d).and_then(|a| a.subject()) == Some(member))
+            .copied()
+            .collect()
+    }
+
+    /// Builds two different commit candidates for the current epoch and returns the packets
+    /// of each separately (an equivocating steward sends one to some peers, the other to the
+    /// rest). This member keeps the second as its own candidate.
+    #[doc(hidden)]
+    pub fn test_equivocating_commits(
+        &mut self,
+        now: Instant,
+    ) -> Result<(Vec<crate::Transmit>, Vec<crate::Transmit>), Error> {
+        let now = self.clock.advance(now);
+        let batch = self.commit_batch();
+        if batch.is_empty() {
+            return Err(Error::CommitMismatch("nothing to commit"));
+        }
+        let before = self.transmits.len();
+        self.try_build(now, &batch)?;
+        let first: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
+        self.round.candidates.retain(|c| c.committer != self.me);
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group
+            .clear_pending_commit(self.provider.storage())
+            .map_err(mls_error)?;
+        self.try_build(now, &batch)?;
+        let second: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
+        Ok((first, second))
+    }
+}
+
+#[cfg(feature = "test-utils")]
+impl Conversation {
+    /// Signs both a YES and a NO vote on `proposal` and returns the packets of each (a vote
+    /// equivocator sends one to some peers, the other to the rest). This member counts YES.
+    #[doc(hidden)]
+    pub fn test_equivocating_votes(
+        &mut self,
+        now: Instant,
+        proposal: ProposalDigest,
+    ) -> Result<(Vec<crate::Transmit>, Vec<crate::Transmit>), Error> {
+        let now = self.clock.advance(now);
+        let unix = self.clock.unix_ms(now);
+        let voting = self.voting.as_ref().ok_or(Error::NotAMember)?;
+        let bytes = voting
+            .snapshot()
+            .map_err(|e| Error::Snapshot(e.to_string()))?;
+        let mut twin = demls_consensus::VotingMachine::restore(
+            voting.config().clone(),
+            voting.roster().clone(),
+            &bytes,
+        )
+        .map_err(|e| Error::Snapshot(e.to_string()))?;
+        let no = twin.cast_vote(&self.signer, unix, proposal, Choice::No)?;
+        let before = self.transmits.len();
+        self.cast_vote(now, proposal, Choice::Yes)?;
+        let yes: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
+        self.send_app(
+            demls_wire::v1::app_content::Body::Voting(no.encode()),
+            TrafficClass::Governance,
+        )?;
+        let no: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
+        Ok((yes, no))
+    }
+}

@@ -1,0 +1,357 @@
+//! Multi-steward governance on the in-process network (docs/protocol.md §9): elections follow
+//! the rule and are checked by everyone, the rotation walks past silent and equivocating
+//! stewards, a commit of a non-finalized proposal is never applied, scores are agreed and
+//! lead to removal, re-election and recovery take over when the rotation fails, and the
+//! partial freeze holds while an emergency proposal is open.
+//!
+//! Requires the `test-utils` feature of demls-core (the misbehaving members).
+
+mod support;
+
+use std::time::Duration;
+
+use demls::consensus::{Choice, MemberId};
+use demls::core::{election_key, Action, Byzantine, Error, Event, Phase, ViolationKind};
+use support::net::{multi_steward_config, name, Net, Record};
+
+/// A multi-steward network of `n` members, grown one join at a time.
+fn network(seed: u64, n: usize, tune: impl Fn(&mut demls::core::ConversationConfig)) -> Net {
+    let mut net = Net::new(seed);
+    net.config = multi_steward_config();
+    tune(&mut net.config);
+    net.create();
+    while net.members.len() < n {
+        net.join();
+        net.run();
+    }
+    net.assert_agreement();
+    net
+}
+
+fn index_of(net: &Net, m: &MemberId) -> usize {
+    (0..net.members.len())
+        .find(|&i| net.members[i].member_id() == m)
+        .expect("a member of the network")
+}
+
+fn violations(net: &Net, i: usize, kind: ViolationKind) -> Vec<MemberId> {
+    net.events(i)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Violation {
+                offender, kind: k, ..
+            } if *k == kind => Some(offender.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn elections_follow_the_rule_and_the_rotation_follows_the_list() {
+    let net = network(301, 5, |_| {});
+    let m = &net.members[0];
+    let state = m.group_state().unwrap();
+    // The creator's single-entry list was replaced by an elected one.
+    assert!(net
+        .events(0)
+        .iter()
+        .any(|e| matches!(e, Event::StewardsChanged { .. })));
+    assert!(state.stewards.len() >= 3 && state.stewards.len() <= 5);
+    // Sorted ascending by SHA256(epoch || retry_round || member || group) of the election's
+    // epoch (the one before the list took effect).
+    let keys: Vec<[u8; 32]> = state
+        .stewards
+        .iter()
+        .map(|s| {
+            election_key(
+                state.list_epoch - 1,
+                state.retry_round,
+                s,
+                m.id().as_bytes(),
+            )
+        })
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "list out of order");
+    // The epoch steward is the list entry of the epoch, the backup the next one.
+    let epoch = m.epoch().unwrap().0;
+    let len = state.stewards.len() as u64;
+    let i = ((epoch - state.list_epoch) % len) as usize;
+    assert_eq!(m.rotation()[0], state.stewards[i]);
+    assert_eq!(m.rotation()[1], state.stewards[(i + 1) % len as usize]);
+}
+
+#[test]
+fn an_election_that_breaks_the_rule_is_refused_by_every_member() {
+    let mut net = network(302, 4, |_| {});
+    let roster = net.members[0].roster();
+    let mut list = roster.clone();
+    list.truncate(3);
+    // Sorted by member id, not by the rule (a different order with overwhelming
+    // probability; make sure).
+    let epoch = net.members[0].epoch().unwrap().0;
+    let rule = demls::core::election_order(epoch, 0, net.members[0].id().as_bytes(), &roster);
+    if rule[..3] == list[..] {
+        list.swap(0, 1);
+    }
+    let now = net.now;
+    net.members[1]
+        .test_propose_election_unchecked(now, 0, list)
+        .unwrap();
+    let packets: Vec<Vec<u8>> = std::iter::from_fn(|| net.members[1].poll_transmit())
+        .map(|t| t.payload)
+        .collect();
+    for to in [0, 2, 3] {
+        for p in &packets {
+            let before = net.members[to].state_digest();
+            let err = net.inject(to, p).expect_err("refused");
+            assert!(
+                matches!(err, Error::InvalidProposal(_)),
+                "member {to}: {err:?}"
+            );
+            assert_eq!(net.members[to].state_digest(), before);
+        }
+    }
+}
+
+#[test]
+fn a_silent_epoch_steward_is_walked_past_and_loses_score() {
+    let mut net = network(303, 5, |_| {});
+    let rotation = net.members[0].rotation();
+    let silent = index_of(&net, &rotation[0]);
+    net.members[silent].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    let j = net.join();
+    net.run();
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "the backup admitted the joiner"
+    );
+    net.assert_agreement();
+    let honest = (0..net.members.len())
+        .find(|&i| i != silent && i != j)
+        .unwrap();
+    let state = net.members[honest].group_state().unwrap();
+    assert_eq!(
+        state.score(&rotation[0]),
+        state.config.default_peer_score - state.config.slot_failure_penalty,
+        "the skipped steward's agreed score"
+    );
+    assert!(violations(&net, honest, ViolationKind::Inactivity).contains(&rotation[0]));
+}
+
+#[test]
+fn a_steward_below_the_threshold_is_removed_by_an_emergency_proposal() {
+    let mut net = network(304, 5, |c| c.governance.slot_failure_penalty = 60);
+    let rotation = net.members[0].rotation();
+    let silent = index_of(&net, &rotation[0]);
+    net.members[silent].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    net.join();
+    net.run();
+    // One failed slot took it to 40 = the threshold: an emergency proposal removed it.
+    let honest = (0..5).find(|&i| i != silent).unwrap();
+    assert!(net.events(honest).iter().any(|e| matches!(e,
+        Event::ProposalOpened { action: Action::RemoveBelowThreshold(m), .. } if *m == rotation[0])));
+    assert!(!net.members[honest].roster().contains(&rotation[0]));
+    assert_eq!(net.members[silent].phase(), Phase::Closed);
+    net.assert_agreement();
+}
+
+#[test]
+fn equivocating_commits_never_fork_the_honest_members() {
+    let mut net = network(305, 5, |c| c.auto_vote = None);
+    let rotation = net.members[0].rotation();
+    let s = index_of(&net, &rotation[0]);
+    net.members[s].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    let j = net.join();
+    // Everyone votes YES on the add; the equivocator then sends one commit to two members
+    // and another to the other two.
+    net.run_for(Duration::from_millis(500));
+    let proposal = net
+        .events(0)
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::ProposalOpened {
+                proposal,
+                action: Action::Add(m),
+                ..
+            } if *m == name(j) => Some(*proposal),
+            _ => None,
+        })
+        .expect("the add is open");
+    for i in 0..5 {
+        let now = net.now;
+        let _ = net.members[i].vote(now, proposal, Choice::Yes);
+        net.drain(i);
+    }
+    net.run_for(Duration::from_millis(500));
+    assert!(net.members[s].approved_proposals().contains(&proposal));
+    let now = net.now;
+    let (first, second) = net.members[s].test_equivocating_commits(now).unwrap();
+    net.drain(s);
+    let others: Vec<usize> = (0..5).filter(|&i| i != s).collect();
+    for (k, &to) in others.iter().enumerate() {
+        let packets = if k < 2 { &first } else { &second };
+        for t in packets {
+            let _ = net.inject(to, &t.payload);
+        }
+    }
+    net.run();
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "a backup admitted the joiner"
+    );
+    // The honest members (the equivocator may sit on its own branch) agree.
+    let honest: Vec<usize> = (0..net.members.len()).filter(|&i| i != s).collect();
+    let first_auth = net.members[honest[0]].epoch_authenticator();
+    for &i in &honest {
+        assert_eq!(
+            net.members[i].epoch_authenticator(),
+            first_auth,
+            "member {i}"
+        );
+        assert_eq!(
+            net.members[i].group_state(),
+            net.members[honest[0]].group_state()
+        );
+    }
+}
+
+#[test]
+fn a_commit_of_a_non_finalized_proposal_is_never_applied() {
+    let mut net = network(306, 4, |c| c.auto_vote = None);
+    let target = name(3);
+    let now = net.now;
+    let d = net.members[1].propose_remove(now, &target).unwrap();
+    net.drain(1);
+    net.run_for(Duration::from_millis(200));
+    let epoch = net.members[0].epoch();
+    // A member commits the open removal as if it were finalized.
+    let now = net.now;
+    net.members[2].test_commit_batch(now, &[d]).unwrap();
+    net.drain(2);
+    net.run_for(Duration::from_secs(5));
+    for i in [0, 1, 3] {
+        assert_eq!(net.members[i].epoch(), epoch, "member {i} applied it");
+        assert!(net.members[i].roster().contains(&target));
+    }
+    // The others vote NO: the proposal is rejected, and the commit never becomes valid.
+    for i in [0, 3] {
+        let now = net.now;
+        net.members[i].vote(now, d, Choice::No).unwrap();
+        net.drain(i);
+    }
+    net.run();
+    for i in [0, 1, 3] {
+        assert_eq!(net.members[i].epoch(), epoch, "member {i} applied it");
+    }
+}
+
+#[test]
+fn the_partial_freeze_blocks_lower_priority_proposals_while_an_emergency_is_open() {
+    let mut net = network(307, 4, |_| {});
+    let now = net.now;
+    net.members[1].propose_deadlock(now).unwrap();
+    let packets: Vec<Vec<u8>> = std::iter::from_fn(|| net.members[1].poll_transmit())
+        .map(|t| t.payload)
+        .collect();
+    // The creator itself creates nothing of lower priority meanwhile.
+    let now = net.now;
+    assert_eq!(
+        net.members[1].propose_remove(now, &name(2)),
+        Err(Error::Frozen)
+    );
+    assert_eq!(
+        net.members[1].propose_steward_election(now),
+        Err(Error::Frozen)
+    );
+    // Member 2 hears the emergency proposal, then a commit proposal: dropped, state unchanged.
+    for p in &packets {
+        net.inject(2, p).unwrap();
+    }
+    net.members[3].propose_remove(now, &name(1)).unwrap();
+    let proposal: Vec<Vec<u8>> = std::iter::from_fn(|| net.members[3].poll_transmit())
+        .map(|t| t.payload)
+        .collect();
+    let before = net.members[2].state_digest();
+    assert_eq!(net.inject(2, &proposal[0]), Err(Error::Frozen));
+    assert_eq!(net.members[2].state_digest(), before);
+    // Application messages continue.
+    net.members[2].send_message(now, b"still talking").unwrap();
+    net.drain(2);
+    net.run();
+    assert!(net.events(0).iter().any(|e| matches!(e,
+        Event::Message { body, .. } if body == b"still talking")));
+}
+
+#[test]
+fn silent_stewards_lead_to_recovery_where_any_member_commits() {
+    // No re-election: a failed rotation goes straight to the deadlock proposal (Layer 3).
+    let mut net = network(308, 6, |c| {
+        c.governance.max_reelection_attempts = 0;
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    for s in &stewards {
+        let i = index_of(&net, s);
+        net.members[i].test_set_byzantine(Byzantine {
+            silent: true,
+            censor: None,
+        });
+    }
+    let j = net.join();
+    net.run();
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "recovery admitted the joiner"
+    );
+    let honest = (0..6)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    assert!(net
+        .events(honest)
+        .iter()
+        .any(|e| matches!(e, Event::RecoveryStarted)));
+    assert!(
+        !net.members[honest].in_recovery(),
+        "the first commit ended it"
+    );
+    net.assert_agreement();
+}
+
+#[test]
+fn a_joiner_holds_the_group_state_everyone_else_holds() {
+    let mut net = network(309, 4, |c| c.governance.slot_failure_penalty = 10);
+    let rotation = net.members[0].rotation();
+    let silent = index_of(&net, &rotation[0]);
+    net.members[silent].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    net.join();
+    net.run();
+    let j = net.join();
+    net.run();
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    // The non-default score reached the joiner through the welcome, checked against the roster.
+    let state = net.members[j].group_state().unwrap();
+    assert!(!state.scores().is_empty());
+    net.assert_agreement();
+    let refused = net
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::Refused(i, e) if *i == j && e.contains("group parameters")));
+    assert!(!refused);
+}
