@@ -65,6 +65,9 @@ pub struct GovernanceConfig {
     pub ecp_yes_reward: i64,
     /// Taken from the creator of an emergency proposal finalized NO.
     pub ecp_no_penalty: i64,
+    /// The single-steward protocol ("Single steward"): no election is ever held, so the
+    /// creator stays the only steward.
+    pub single_steward: bool,
 }
 
 impl Default for GovernanceConfig {
@@ -83,17 +86,17 @@ impl Default for GovernanceConfig {
             slot_failure_penalty: 20,
             ecp_yes_reward: 5,
             ecp_no_penalty: 20,
+            single_steward: false,
         }
     }
 }
 
 impl GovernanceConfig {
-    /// The single-steward protocol ("Single steward"): no election is held before the group
-    /// has [`demls_wire::MAX_STEWARDS`] members, so the creator stays the only steward.
+    /// The single-steward protocol ("Single steward"): no election is ever held, so the
+    /// creator stays the only steward.
     pub fn single_steward() -> Self {
         Self {
-            sn_min: demls_wire::MAX_STEWARDS as u32,
-            sn_max: demls_wire::MAX_STEWARDS as u32,
+            single_steward: true,
             ..Self::default()
         }
     }
@@ -114,6 +117,7 @@ impl GovernanceConfig {
             slot_failure_penalty: self.slot_failure_penalty,
             ecp_yes_reward: self.ecp_yes_reward,
             ecp_no_penalty: self.ecp_no_penalty,
+            single_steward: self.single_steward,
         }
     }
 
@@ -133,6 +137,7 @@ impl GovernanceConfig {
             slot_failure_penalty: p.slot_failure_penalty,
             ecp_yes_reward: p.ecp_yes_reward,
             ecp_no_penalty: p.ecp_no_penalty,
+            single_steward: p.single_steward,
         }
     }
 }
@@ -310,7 +315,7 @@ impl GroupState {
     /// Whether `epoch` is the last epoch of the list or past it: a new election is due
     /// ("Once the active steward list has completed its assigned epochs").
     pub fn election_due(&self, epoch: u64) -> bool {
-        epoch + 1 >= self.list_epoch + self.stewards.len() as u64
+        !self.config.single_steward && epoch + 1 >= self.list_epoch + self.stewards.len() as u64
     }
 
     /// The candidate pool of an election: members of `roster` whose score is above the
@@ -349,6 +354,11 @@ impl GroupState {
         roster: &[MemberId],
         proposed: &[MemberId],
     ) -> Result<(), Error> {
+        if self.config.single_steward {
+            return Err(Error::InvalidProposal(
+                "no elections in a single-steward group",
+            ));
+        }
         if retry_round > self.config.max_reelection_attempts {
             return Err(Error::InvalidProposal(
                 "retry round beyond the re-election limit",

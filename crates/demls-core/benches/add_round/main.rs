@@ -78,10 +78,13 @@ fn seed(run: u64, i: usize) -> [u8; 32] {
 
 /// The test configuration, with rate limits and the commit batch raised so that one commit
 /// can build the whole group during set-up. The measured round is one proposal, so the
-/// raised limits do not change its work.
+/// raised limits do not change its work. The single-steward protocol: the measured round is
+/// the steward's commit (a multi-steward round adds elections every few epochs and one
+/// acknowledgement message per member, docs/performance.md).
 fn config(n: usize) -> ConversationConfig {
     ConversationConfig {
         key_package_lifetime: LIFETIME,
+        governance: demls_core::GovernanceConfig::single_steward(),
         max_open_proposals_per_member: n + 16,
         max_proposals_per_member_per_epoch: n + 16,
         max_commit_batch: n + 16,

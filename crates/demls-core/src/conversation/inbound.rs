@@ -279,9 +279,13 @@ impl Conversation {
                 Ok(())
             }
             v1::app_content::Body::Voting(bytes) => self.on_voting(now, sender, &bytes),
-            v1::app_content::Body::CommitAck(digest) => {
-                let digest: [u8; 32] = digest.as_slice().try_into().expect("checked by the wire");
-                self.on_commit_ack(now, sender, digest)
+            v1::app_content::Body::CommitAck(ack) => {
+                let digest: [u8; 32] = ack
+                    .commit
+                    .as_slice()
+                    .try_into()
+                    .expect("checked by the wire");
+                self.on_commit_ack(now, sender, ack.round, digest)
             }
         }
     }

@@ -53,7 +53,7 @@ pub struct Byzantine {
 /// Most different candidates one member may acknowledge in one epoch (an honest member
 /// acknowledges the few candidates of its rotation; the bound caps what a Byzantine one makes
 /// others store).
-pub(super) const MAX_ACKED_PER_MEMBER: usize = 4;
+pub(super) const MAX_ACKED_PER_MEMBER: usize = 16;
 
 /// A valid, justified commit candidate of the current epoch.
 pub(super) struct Candidate {
@@ -87,9 +87,12 @@ pub(super) struct CommitRound {
     /// The candidate window closed (or every expected candidate is in): a candidate with a
     /// quorum of acknowledgements is applied as soon as there is one.
     pub window_closed: bool,
-    /// Who acknowledged which candidate (by the SHA-256 of its bytes), the committer
-    /// included; acknowledgements may arrive before their candidate.
-    pub acks: BTreeMap<[u8; 32], BTreeSet<MemberId>>,
+    /// The current acknowledgement round: it moves on only when no candidate can reach the
+    /// quorum in it any more.
+    pub ack_round: u32,
+    /// Who acknowledged which candidate (by the SHA-256 of its bytes) in which round;
+    /// acknowledgements may arrive before their candidate.
+    pub acks: BTreeMap<(u32, [u8; 32]), BTreeSet<MemberId>>,
 }
 
 impl CommitRound {
@@ -99,7 +102,9 @@ impl CommitRound {
             u8::from(self.deadlock_due),
             u8::from(self.window_closed),
         ]);
-        for (d, ackers) in &self.acks {
+        h.update(self.ack_round.to_be_bytes());
+        for ((r, d), ackers) in &self.acks {
+            h.update(r.to_be_bytes());
             h.update(d);
             h.update((ackers.len() as u32).to_be_bytes());
             for m in ackers {
@@ -368,66 +373,172 @@ impl Conversation {
     }
 
     /// This steward's turn: commit unless a candidate already has its quorum of
-    /// acknowledgements (one that does not may come from a steward cut off from the group,
-    /// or sent to only some members).
+    /// acknowledgements or this member already acknowledged one in the current round (one
+    /// that has no quorum yet may come from a steward cut off from the group, or have been
+    /// sent to only some members; the acknowledgement rounds settle it).
     pub(super) fn on_commit_slot(&mut self, now: Instant) {
-        if self.quorum_candidates().is_empty() {
+        if self.quorum_candidate().is_none() && self.my_ack(self.round.ack_round).is_none() {
             self.build_candidate(now);
         }
     }
 
     /// Acknowledgements needed to apply a candidate of a multi-steward rotation: ⌈2n/3⌉.
+    /// Two sets of that size share more than n/3 members, so with fewer than n/3 Byzantine
+    /// members they share an honest one, who acknowledges one candidate per round: at most
+    /// one candidate reaches the quorum in a round.
     fn ack_quorum(&self) -> usize {
         (2 * self.roster().len()).div_ceil(3)
     }
 
-    /// Indexes of the candidates (not from equivocators) with a quorum of acknowledgements.
-    fn quorum_candidates(&self) -> Vec<usize> {
+    fn ackers(&self, round: u32, digest: &[u8; 32]) -> usize {
+        self.round
+            .acks
+            .get(&(round, *digest))
+            .map_or(0, BTreeSet::len)
+    }
+
+    /// The candidate this member acknowledged in `round`, if any.
+    fn my_ack(&self, round: u32) -> Option<[u8; 32]> {
+        self.round
+            .acks
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .find(|(_, ackers)| ackers.contains(&self.me))
+            .map(|((_, d), _)| *d)
+    }
+
+    /// The candidate (not from an equivocator) acknowledged by a quorum in some round.
+    fn quorum_candidate(&self) -> Option<usize> {
         let quorum = self.ack_quorum();
+        let rounds = self.round.ack_round;
         self.round
             .candidates
             .iter()
             .enumerate()
             .filter(|(_, c)| !self.round.equivocators.contains(&c.committer))
-            .filter(|(_, c)| self.round.acks.get(&c.digest).map_or(0, BTreeSet::len) >= quorum)
+            .find(|(_, c)| (0..=rounds).any(|r| self.ackers(r, &c.digest) >= quorum))
             .map(|(i, _)| i)
-            .collect()
     }
 
-    /// Records `member`'s acknowledgement of candidate `digest`.
-    fn record_ack(&mut self, digest: [u8; 32], member: MemberId) {
-        self.round.acks.entry(digest).or_default().insert(member);
+    /// Whether no candidate can reach the quorum in `round` any more: even if every member
+    /// not heard from in it acknowledged the best-supported candidate, it would fall short.
+    fn round_dead(&self, round: u32) -> bool {
+        let entries: Vec<(&[u8; 32], &BTreeSet<MemberId>)> = self
+            .round
+            .acks
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .map(|((_, d), a)| (d, a))
+            .collect();
+        let heard: BTreeSet<&MemberId> = entries.iter().flat_map(|(_, a)| a.iter()).collect();
+        if heard.is_empty() {
+            return false;
+        }
+        let unheard = self.roster().len().saturating_sub(heard.len());
+        let best = entries.iter().map(|(_, a)| a.len()).max().unwrap_or(0);
+        best + unheard < self.ack_quorum()
     }
 
-    /// Acknowledges a valid candidate to the group (multi-steward rotations only).
+    fn record_ack(&mut self, round: u32, digest: [u8; 32], member: MemberId) {
+        self.round
+            .acks
+            .entry((round, digest))
+            .or_default()
+            .insert(member);
+    }
+
+    /// Acknowledges candidate `digest` in the current round, to the group.
     fn send_ack(&mut self, digest: [u8; 32]) {
-        self.record_ack(digest, self.me.clone());
+        let round = self.round.ack_round;
+        self.record_ack(round, digest, self.me.clone());
         if let Err(e) = self.send_app(
-            demls_wire::v1::app_content::Body::CommitAck(digest.to_vec()),
+            demls_wire::v1::app_content::Body::CommitAck(demls_wire::v1::CommitAck {
+                commit: digest.to_vec(),
+                round,
+            }),
             TrafficClass::Governance,
         ) {
             tracing::warn!(error = %e, "could not acknowledge a commit candidate");
         }
     }
 
+    /// Whether candidate `digest` was acknowledged in a round that died: it can never be
+    /// applied, and no honest member acknowledges it again.
+    fn candidate_dead(&self, digest: &[u8; 32]) -> bool {
+        (0..self.round.ack_round).any(|r| self.ackers(r, digest) > 0)
+    }
+
+    /// Moves past dead acknowledgement rounds; then, once its candidate window closed, this
+    /// member acknowledges — once per round — the best live candidate by the commit
+    /// validation service's rule. A steward whose slot has passed and that is free in a new
+    /// round builds its own candidate (the ones before were all acknowledged in dead rounds).
+    fn maybe_ack(&mut self, now: Instant) {
+        if self.primary_walk().len() <= 1 {
+            return;
+        }
+        let before = self.round.ack_round;
+        while self.round_dead(self.round.ack_round) {
+            self.round.ack_round += 1;
+        }
+        let round = self.round.ack_round;
+        if self.my_ack(round).is_some() {
+            return;
+        }
+        if round > before && self.slot_passed(now) && self.quorum_candidate().is_none() {
+            self.build_candidate(now);
+            if self.my_ack(round).is_some() {
+                return;
+            }
+        }
+        if !self.round.window_closed {
+            return;
+        }
+        let pick = self.best_by_rule(|i| !self.candidate_dead(&self.round.candidates[i].digest));
+        if let Some(i) = pick {
+            let digest = self.round.candidates[i].digest;
+            self.send_ack(digest);
+        }
+    }
+
+    /// Whether this member is in the rotation and its commit slot has come.
+    fn slot_passed(&self, now: Instant) -> bool {
+        let Some(started) = self.round.started else {
+            return false;
+        };
+        match self.primary_walk().iter().position(|s| *s == self.me) {
+            Some(k) => started + self.slot_len() * k as u32 <= now,
+            None => false,
+        }
+    }
+
     /// An acknowledgement of a candidate of the current epoch. At most
-    /// [`MAX_ACKED_PER_MEMBER`] different candidates per member and epoch are recorded.
+    /// [`MAX_ACKED_PER_MEMBER`] acknowledgements per member and epoch are recorded.
     pub(super) fn on_commit_ack(
         &mut self,
         now: Instant,
         sender: MemberId,
+        round: u32,
         digest: [u8; 32],
     ) -> Result<(), Error> {
+        if !self.roster().contains(&sender) {
+            return Err(Error::UnknownMember(sender));
+        }
+        let known = self
+            .round
+            .acks
+            .get(&(round, digest))
+            .is_some_and(|a| a.contains(&sender));
+        if known {
+            return Ok(());
+        }
         let acked = self
             .round
             .acks
-            .iter()
-            .filter(|(d, ackers)| **d != digest && ackers.contains(&sender))
+            .values()
+            .filter(|ackers| ackers.contains(&sender))
             .count();
         if acked >= MAX_ACKED_PER_MEMBER {
             return Err(Error::TooManyAcks(sender));
         }
-        self.record_ack(digest, sender);
+        self.record_ack(round, digest, sender);
         self.consider_round(now);
         Ok(())
     }
@@ -440,6 +551,9 @@ impl Conversation {
         #[cfg(feature = "test-utils")]
         if self.byzantine.silent {
             return;
+        }
+        if self.primary_walk().len() > 1 && self.my_ack(self.round.ack_round).is_some() {
+            return; // supports another candidate in this round
         }
         let batch = self.commit_batch();
         if !batch.iter().any(|d| self.approved.contains(d)) {
@@ -522,7 +636,6 @@ impl Conversation {
             None => None,
         };
         let digest: [u8; 32] = Sha256::digest(&commit).into();
-        self.record_ack(digest, self.me.clone());
         self.round.candidates.push(Candidate {
             committer: self.me.clone(),
             digest,
@@ -531,6 +644,10 @@ impl Conversation {
             staged: None,
             welcome,
         });
+        if self.primary_walk().len() > 1 {
+            // The committer supports its own candidate in the current round.
+            self.send_ack(digest);
+        }
         Ok(())
     }
 
@@ -562,7 +679,6 @@ impl Conversation {
             self.report_violation(committer, ViolationKind::Equivocation);
             return;
         }
-        self.record_ack(digest, committer.clone());
         self.round.candidates.push(Candidate {
             committer,
             digest,
@@ -571,9 +687,6 @@ impl Conversation {
             staged: Some(Box::new(staged)),
             welcome: None,
         });
-        if self.primary_walk().len() > 1 {
-            self.send_ack(digest);
-        }
         self.consider_round(now);
     }
 
@@ -587,61 +700,52 @@ impl Conversation {
     }
 
     /// A rotation of one steward applies its candidate at once. Otherwise the candidate
-    /// window starts at the first candidate and closes after `candidate_window`, or at once
-    /// when every steward of the rotation has a candidate in; once closed, the best candidate
-    /// with a quorum of acknowledgements is applied as soon as there is one.
+    /// window starts at the first candidate and closes after `candidate_window` (at once when
+    /// every steward of the rotation has a candidate in); then this member acknowledges the
+    /// best candidate it holds, once per acknowledgement round. The candidate acknowledged by
+    /// a quorum in a round is applied as soon as it is known — there can be only one.
     fn consider_round(&mut self, now: Instant) {
-        if self.round.candidates.is_empty() {
-            return;
-        }
         let walk = self.primary_walk();
         if walk.len() <= 1 {
-            self.decide_round(now);
+            if !self.round.candidates.is_empty() {
+                self.decide_round(now);
+            }
             return;
         }
-        let all_in = walk
-            .iter()
-            .all(|s| self.round.has_candidate_from(s) || self.round.equivocators.contains(s));
-        if all_in {
-            self.round.window_closed = true;
+        if !self.round.candidates.is_empty() {
+            let all_in = walk
+                .iter()
+                .all(|s| self.round.has_candidate_from(s) || self.round.equivocators.contains(s));
+            if all_in {
+                self.round.window_closed = true;
+            }
+            if !self.round.window_closed && !self.timers.is_set(TimerKind::CandidateWindow) {
+                let window = self.gov.as_ref().expect("a member").config.candidate_window;
+                self.timers.set(TimerKind::CandidateWindow, now + window);
+            }
         }
-        if self.round.window_closed {
+        self.maybe_ack(now);
+        if self.quorum_candidate().is_some() {
             self.decide_round(now);
-        } else if !self.timers.is_set(TimerKind::CandidateWindow) {
-            let window = self.gov.as_ref().expect("a member").config.candidate_window;
-            self.timers.set(TimerKind::CandidateWindow, now + window);
         }
     }
 
     /// The candidate window closed.
     pub(super) fn on_candidate_window(&mut self, now: Instant) {
         self.round.window_closed = true;
-        self.decide_round(now);
+        self.consider_round(now);
     }
 
-    /// The commit validation service's choice among the candidates (with a quorum of
-    /// acknowledgements, in a multi-steward rotation): the longest sequence, the epoch
-    /// steward's among equals, otherwise the smallest committer id.
-    fn best_candidate(&self) -> Option<usize> {
-        let walk = self.primary_walk();
-        let eligible: Vec<usize> = if walk.len() <= 1 {
-            (0..self.round.candidates.len())
-                .filter(|i| {
-                    !self
-                        .round
-                        .equivocators
-                        .contains(&self.round.candidates[*i].committer)
-                })
-                .collect()
-        } else {
-            self.quorum_candidates()
-        };
-        let epoch_steward = walk.into_iter().next();
+    /// The commit validation service's choice among the candidates that pass `keep` (never
+    /// an equivocator's): the longest proposal sequence, the epoch steward's among equals,
+    /// otherwise the smallest committer id.
+    fn best_by_rule(&self, keep: impl Fn(usize) -> bool) -> Option<usize> {
+        let epoch_steward = self.primary_walk().into_iter().next();
         self.round
             .candidates
             .iter()
             .enumerate()
-            .filter(|(i, _)| eligible.contains(i))
+            .filter(|(i, c)| keep(*i) && !self.round.equivocators.contains(&c.committer))
             .max_by_key(|(_, c)| {
                 (
                     c.batch.len(),
@@ -650,6 +754,16 @@ impl Conversation {
                 )
             })
             .map(|(i, _)| i)
+    }
+
+    /// The candidate to apply: in a rotation of one steward the best by the rule, otherwise
+    /// the one acknowledged by a quorum.
+    fn best_candidate(&self) -> Option<usize> {
+        if self.primary_walk().len() <= 1 {
+            self.best_by_rule(|_| true)
+        } else {
+            self.quorum_candidate()
+        }
     }
 
     /// Applies the best candidate.

@@ -72,6 +72,7 @@ fn write_config(w: &mut Writer, c: &ConversationConfig) {
     ] {
         w.duration(d);
     }
+    w.u8(u8::from(g.single_steward));
     for v in [
         g.default_peer_score,
         g.threshold_peer_score,
@@ -88,6 +89,7 @@ fn read_governance(r: &mut Reader<'_>) -> Result<GovernanceConfig, Error> {
     let (sn_min, sn_max, max_reelection_attempts) = (r.u32()?, r.u32()?, r.u32()?);
     let (commit_inactivity, recovery_inactivity, voting_inactivity, candidate_window) =
         (r.duration()?, r.duration()?, r.duration()?, r.duration()?);
+    let single_steward = r.bool()?;
     let mut scores = [0i64; 6];
     for s in &mut scores {
         *s = r.u64()? as i64;
@@ -106,6 +108,7 @@ fn read_governance(r: &mut Reader<'_>) -> Result<GovernanceConfig, Error> {
         slot_failure_penalty: scores[3],
         ecp_yes_reward: scores[4],
         ecp_no_penalty: scores[5],
+        single_steward,
     })
 }
 
@@ -289,7 +292,9 @@ impl Conversation {
             w.bytes(m.as_bytes());
         }
         w.u32(round.acks.len() as u32);
-        for (d, ackers) in &round.acks {
+        w.u32(round.ack_round);
+        for ((r, d), ackers) in &round.acks {
+            w.u32(*r);
             w.0.extend_from_slice(d);
             w.u32(ackers.len() as u32);
             for m in ackers {
@@ -476,13 +481,16 @@ impl Conversation {
         for _ in 0..r.u32()? {
             c.round.equivocators.insert(r.member()?);
         }
-        for _ in 0..r.u32()? {
+        let n_acks = r.u32()?;
+        c.round.ack_round = r.u32()?;
+        for _ in 0..n_acks {
+            let round = r.u32()?;
             let d: [u8; 32] = r.digest()?.0;
             let mut ackers = BTreeSet::new();
             for _ in 0..r.u32()? {
                 ackers.insert(r.member()?);
             }
-            c.round.acks.insert(d, ackers);
+            c.round.acks.insert((round, d), ackers);
         }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
