@@ -211,6 +211,13 @@ fn equivocating_commits_never_fork_the_honest_members() {
         Phase::Member,
         "a backup admitted the joiner"
     );
+    // The acknowledgements revealed the other commit: the equivocation was caught.
+    let offender = net.members[s].member_id().clone();
+    let caught = (0..5)
+        .filter(|&i| i != s)
+        .filter(|&i| violations(&net, i, ViolationKind::Equivocation).contains(&offender))
+        .count();
+    assert!(caught >= 2, "equivocation reported by {caught} members");
     // The honest members (the equivocator may sit on its own branch) agree.
     let honest: Vec<usize> = (0..net.members.len()).filter(|&i| i != s).collect();
     let first_auth = net.members[honest[0]].epoch_authenticator();

@@ -80,7 +80,10 @@ pub fn decode_app_content(bytes: &[u8], limits: &Limits) -> Result<v1::AppConten
         None => Err(WireError::MissingField("AppContent.body")),
         Some(Body::Voting(v)) => check_bytes("AppContent.voting", v, limits.max_message_len),
         Some(Body::Chat(_)) => Ok(()),
-        Some(Body::CommitAck(a)) => check_digest("CommitAck.commit", &a.commit),
+        Some(Body::CommitAck(a)) => {
+            check_digest("CommitAck.commit", &a.commit)?;
+            check_bytes("CommitAck.committer", &a.committer, MAX_MEMBER_ID_LEN)
+        }
     }?;
     Ok(content)
 }

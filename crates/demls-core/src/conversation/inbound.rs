@@ -194,7 +194,7 @@ impl Conversation {
         let aad = processed.aad().to_vec();
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
-                self.on_app_content(now, sender, &app.into_bytes())
+                self.on_app_content(now, sender, &app.into_bytes(), epoch < current)
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 self.on_commit(now, sender, &aad, *staged, bytes)
@@ -266,11 +266,14 @@ impl Conversation {
         }
     }
 
+    /// The content of an application message; `past` when it was sent in an earlier epoch
+    /// (its commit acknowledgement is then stale and ignored).
     fn on_app_content(
         &mut self,
         now: Instant,
         sender: MemberId,
         bytes: &[u8],
+        past: bool,
     ) -> Result<(), Error> {
         let content = demls_wire::decode_app_content(bytes, &self.limits)?;
         match content.body.expect("checked by the wire decoder") {
@@ -279,13 +282,16 @@ impl Conversation {
                 Ok(())
             }
             v1::app_content::Body::Voting(bytes) => self.on_voting(now, sender, &bytes),
+            v1::app_content::Body::CommitAck(_) if past => Ok(()),
             v1::app_content::Body::CommitAck(ack) => {
                 let digest: [u8; 32] = ack
                     .commit
                     .as_slice()
                     .try_into()
                     .expect("checked by the wire");
-                self.on_commit_ack(now, sender, ack.round, digest)
+                let committer = MemberId::new(ack.committer)
+                    .map_err(|_| Error::InvalidProposal("invalid committer id"))?;
+                self.on_commit_ack(now, sender, ack.round, digest, committer)
             }
         }
     }

@@ -93,6 +93,8 @@ pub(super) struct CommitRound {
     /// Who acknowledged which candidate (by the SHA-256 of its bytes) in which round;
     /// acknowledgements may arrive before their candidate.
     pub acks: BTreeMap<(u32, [u8; 32]), BTreeSet<MemberId>>,
+    /// The committer each acknowledged candidate is claimed to be from (first claim).
+    pub claimed: BTreeMap<[u8; 32], MemberId>,
 }
 
 impl CommitRound {
@@ -103,6 +105,11 @@ impl CommitRound {
             u8::from(self.window_closed),
         ]);
         h.update(self.ack_round.to_be_bytes());
+        for (d, m) in &self.claimed {
+            h.update(d);
+            h.update((m.as_bytes().len() as u32).to_be_bytes());
+            h.update(m.as_bytes());
+        }
         for ((r, d), ackers) in &self.acks {
             h.update(r.to_be_bytes());
             h.update(d);
@@ -414,7 +421,7 @@ impl Conversation {
             .candidates
             .iter()
             .enumerate()
-            .filter(|(_, c)| !self.round.equivocators.contains(&c.committer))
+            // An equivocator's candidate that reached a quorum is still the group's choice.
             .find(|(_, c)| (0..=rounds).any(|r| self.ackers(r, &c.digest) >= quorum))
             .map(|(i, _)| i)
     }
@@ -449,10 +456,24 @@ impl Conversation {
     fn send_ack(&mut self, digest: [u8; 32]) {
         let round = self.round.ack_round;
         self.record_ack(round, digest, self.me.clone());
+        let Some(committer) = self
+            .round
+            .candidates
+            .iter()
+            .find(|c| c.digest == digest)
+            .map(|c| c.committer.clone())
+        else {
+            return;
+        };
+        self.round
+            .claimed
+            .entry(digest)
+            .or_insert_with(|| committer.clone());
         if let Err(e) = self.send_app(
             demls_wire::v1::app_content::Body::CommitAck(demls_wire::v1::CommitAck {
                 commit: digest.to_vec(),
                 round,
+                committer: committer.as_bytes().to_vec(),
             }),
             TrafficClass::Governance,
         ) {
@@ -517,6 +538,7 @@ impl Conversation {
         sender: MemberId,
         round: u32,
         digest: [u8; 32],
+        committer: MemberId,
     ) -> Result<(), Error> {
         if !self.roster().contains(&sender) {
             return Err(Error::UnknownMember(sender));
@@ -539,8 +561,45 @@ impl Conversation {
             return Err(Error::TooManyAcks(sender));
         }
         self.record_ack(round, digest, sender);
+        self.round.claimed.entry(digest).or_insert(committer);
+        self.detect_equivocation();
         self.consider_round(now);
         Ok(())
+    }
+
+    /// Equivocation seen through acknowledgements: a committer with two different commits,
+    /// each either held (and validated) here or acknowledged by ⌈n/3⌉ members — so at least
+    /// one honest member validated it (a claim by fewer could be a Byzantine frame-up).
+    fn detect_equivocation(&mut self) {
+        let needed = self.roster().len().div_ceil(3).max(1);
+        let mut genuine: BTreeMap<MemberId, BTreeSet<[u8; 32]>> = BTreeMap::new();
+        for c in &self.round.candidates {
+            genuine
+                .entry(c.committer.clone())
+                .or_default()
+                .insert(c.digest);
+        }
+        for (d, m) in &self.round.claimed {
+            let ackers: BTreeSet<&MemberId> = self
+                .round
+                .acks
+                .iter()
+                .filter(|((_, digest), _)| digest == d)
+                .flat_map(|(_, a)| a.iter())
+                .collect();
+            if ackers.len() >= needed {
+                genuine.entry(m.clone()).or_default().insert(*d);
+            }
+        }
+        let caught: Vec<MemberId> = genuine
+            .into_iter()
+            .filter(|(m, digests)| digests.len() > 1 && !self.round.equivocators.contains(m))
+            .map(|(m, _)| m)
+            .collect();
+        for m in caught {
+            self.round.equivocators.insert(m.clone());
+            self.report_violation(m, ViolationKind::Equivocation);
+        }
     }
 
     /// Builds, sends and keeps (pending) this member's candidate for the current epoch.
@@ -559,7 +618,7 @@ impl Conversation {
         if !batch.iter().any(|d| self.approved.contains(d)) {
             return;
         }
-        match self.try_build(now, &batch) {
+        match self.try_build(now, &batch, false) {
             Ok(()) => self.consider_round(now),
             Err(e) => {
                 eprintln!("DEBUG build failed: {e}");
@@ -568,7 +627,14 @@ impl Conversation {
         }
     }
 
-    fn try_build(&mut self, _now: Instant, batch: &[ProposalDigest]) -> Result<(), Error> {
+    /// Builds and sends a candidate for `batch`; `force_path` adds an update path even when
+    /// the proposals need none (only the equivocation test hook uses it).
+    fn try_build(
+        &mut self,
+        _now: Instant,
+        batch: &[ProposalDigest],
+        force_path: bool,
+    ) -> Result<(), Error> {
         // The evidence first: members that missed votes can justify the commit from it.
         for d in batch {
             if let Some(bundle) = self.evidence.get(d).cloned() {
@@ -599,6 +665,7 @@ impl Conversation {
         group.set_aad(authority.encode_to_vec());
         let mut builder = group
             .commit_builder()
+            .force_self_update(force_path)
             .propose_adds(adds)
             .propose_removals(removals);
         if changed {
@@ -661,23 +728,16 @@ impl Conversation {
         staged: StagedCommit,
     ) {
         let digest: [u8; 32] = Sha256::digest(&raw).into();
-        if self.round.equivocators.contains(&committer) {
-            return;
+        if self.round.candidates.iter().any(|c| c.digest == digest) {
+            return; // a duplicate
         }
-        if let Some(c) = self
-            .round
-            .candidates
-            .iter()
-            .find(|c| c.committer == committer)
+        if !self.round.equivocators.contains(&committer)
+            && self.round.has_candidate_from(&committer)
         {
-            if c.digest == digest {
-                return; // a duplicate
-            }
-            // Two different commits for one epoch from one member.
+            // Two different commits for one epoch from one member: neither is acknowledged
+            // here any more (one that already reached a quorum is still applied).
             self.round.equivocators.insert(committer.clone());
-            self.round.candidates.retain(|c| c.committer != committer);
-            self.report_violation(committer, ViolationKind::Equivocation);
-            return;
+            self.report_violation(committer.clone(), ViolationKind::Equivocation);
         }
         self.round.candidates.push(Candidate {
             committer,
@@ -1063,7 +1123,7 @@ impl Conversation {
         let mut batch = batch.to_vec();
         batch.sort();
         batch.dedup();
-        self.try_build(now, &batch)?;
+        self.try_build(now, &batch, false)?;
         self.consider_round(now);
         Ok(())
     }
@@ -1122,14 +1182,16 @@ impl Conversation {
             return Err(Error::CommitMismatch("nothing to commit"));
         }
         let before = self.transmits.len();
-        self.try_build(now, &batch)?;
+        self.try_build(now, &batch, false)?;
         let first: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
         self.round.candidates.retain(|c| c.committer != self.me);
         let group = self.group.as_mut().ok_or(Error::NotAMember)?;
         group
             .clear_pending_commit(self.provider.storage())
             .map_err(mls_error)?;
-        self.try_build(now, &batch)?;
+        // A second commit of the same batch, with an update path (the first has none when
+        // it only adds members): different bytes, equally valid.
+        self.try_build(now, &batch, true)?;
         let second: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
         Ok((first, second))
     }

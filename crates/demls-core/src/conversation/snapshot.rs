@@ -291,6 +291,11 @@ impl Conversation {
         for m in &round.equivocators {
             w.bytes(m.as_bytes());
         }
+        w.u32(round.claimed.len() as u32);
+        for (d, m) in &round.claimed {
+            w.0.extend_from_slice(d);
+            w.bytes(m.as_bytes());
+        }
         w.u32(round.acks.len() as u32);
         w.u32(round.ack_round);
         for ((r, d), ackers) in &round.acks {
@@ -480,6 +485,10 @@ impl Conversation {
         }
         for _ in 0..r.u32()? {
             c.round.equivocators.insert(r.member()?);
+        }
+        for _ in 0..r.u32()? {
+            let d = r.digest()?.0;
+            c.round.claimed.insert(d, r.member()?);
         }
         let n_acks = r.u32()?;
         c.round.ack_round = r.u32()?;
