@@ -597,6 +597,18 @@ impl Run<'_> {
                     let t = decision.tally;
                     assert!(t.yes + t.no <= t.electorate, "impossible tally {t:?}");
                 }
+                Event::Revised {
+                    proposal,
+                    previous,
+                    decision,
+                } => {
+                    // Only a deadline decision is revised, once, into a final early one.
+                    let recorded = self.decided.insert(proposal, decision);
+                    assert_eq!(recorded, Some(previous), "revised {proposal:?} unseen");
+                    assert!(!previous.is_final(), "a final decision was revised");
+                    assert!(decision.is_final(), "revised into a non-final decision");
+                    assert_ne!(previous.outcome, decision.outcome, "revision without change");
+                }
                 Event::Abandoned { proposal, .. } => {
                     assert!(
                         !self.decided.contains_key(&proposal),
