@@ -1,10 +1,12 @@
-//! Compiles the trace format `proto/demls/sim/v1/trace.proto` with protox (no system `protoc`).
+//! Compiles the trace format `crates/demls-sim/proto/demls/sim/v1/trace.proto` with protox (no
+//! system `protoc`). The simulator's format lives with the simulator; the workspace's `proto/`
+//! holds the protocol's wire format.
 
 use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = [manifest.join("../../proto"), manifest.join("proto")]
+    let root = [manifest.join("proto"), manifest.join("../../proto")]
         .into_iter()
         .find(|p| p.join("demls/sim/v1/trace.proto").exists())
         .expect("proto/demls/sim/v1/trace.proto not found");

@@ -1,20 +1,27 @@
-//! The invariants of BRIEF §6, checked after every input of every member.
+//! The invariants of BRIEF §6, checked after every input of every honest member.
 //!
-//! Every node in a single-steward run is honest, so every node's view counts. The checks:
-//! * **Agreement** — members at the same epoch have the same roster and steward list.
-//! * **No fork** — at most one commit per epoch: members at the same epoch have the same
-//!   epoch authenticator.
-//! * **Validity** — every member added or removed by a commit a member applied was approved
-//!   by a finalized YES at that member (a self-leave is a removal proposal like any other);
-//!   for a joiner, approvals some member finalized count (its welcome and pre-join evidence
-//!   carry them on the steward's word).
-//! * **Consensus agreement** — no two members finalize one proposal differently *early*
-//!   (by the interval rule, which is final whatever the missing votes are). A decision taken
-//!   at the deadline counts the votes a member has not received as silent; when the network
-//!   delays a vote past the deadline (a partition, a loss repaired late, a silenced voter) two
-//!   members can legitimately reach different deadline decisions. Those are counted as
-//!   *deadline divergences* in the summary, not violations (docs/protocol.md §4): no commit
-//!   can apply a proposal its members did not finalize YES themselves.
+//! Byzantine members (the scenario's `byzantine` list) are excluded: their views, decisions
+//! and proposals are not checked, and their approvals do not justify anything. The checks:
+//! * **Agreement** — honest members at the same epoch have the same roster, steward list
+//!   (with the epoch it starts from) and score table (the group state of the MLS group
+//!   context).
+//! * **No fork** — at most one commit per epoch: honest members at the same epoch have the
+//!   same epoch authenticator.
+//! * **Validity** — every member added or removed by a commit an honest member applied was
+//!   approved by a finalized YES at that member (a self-leave is a removal proposal like any
+//!   other, a removal for a score below the threshold is an emergency proposal); for a
+//!   joiner, approvals some honest member finalized count (its welcome and pre-join evidence
+//!   carry them on the committer's word).
+//! * **Consensus agreement** — no two honest members finalize one proposal differently
+//!   *early* (by the interval rule, which is final whatever the missing votes are). A
+//!   decision taken at the deadline counts the votes a member has not received as silent;
+//!   when the network delays a vote past the deadline two members can legitimately reach
+//!   different deadline decisions. Those are counted as *deadline divergences* in the
+//!   summary, not violations (docs/protocol.md §4); a decision later revised by evidence of
+//!   a final early one (`ProposalRevised`) replaces the member's deadline decision.
+//! * **Priority** (§6.5) — an honest member never creates a proposal of lower priority
+//!   (commit proposal < steward election < emergency proposal) while a higher-priority one
+//!   is open in its current epoch.
 //! * **Monotonic epochs** — a member's epoch never goes backwards.
 //! * **Deadlines** — `tick_deadlines` consumes what is due (the run-loop contract).
 //!
@@ -33,7 +40,7 @@ use crate::node::{InputRecord, View};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {
-    /// Same epoch, different roster or stewards.
+    /// Same epoch, different roster, steward list or score table.
     Agreement,
     /// Same epoch, different epoch authenticator.
     NoFork,
@@ -41,6 +48,8 @@ pub enum Invariant {
     Validity,
     /// One proposal finalized differently by two members.
     ConsensusAgreement,
+    /// A proposal created while a higher-priority one was open.
+    Priority,
     /// A member's epoch went backwards.
     MonotonicEpoch,
     /// A deadline that ticking does not consume.
@@ -65,29 +74,48 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// An action as a comparable key: `(kind, member)`, kind 1 add, 2 remove, 3 leave.
+/// An action as a comparable key: `(kind, member)`, kind 1 add, 2 remove, 3 leave, 4 removal
+/// of a member whose score fell to the threshold (an emergency proposal).
 pub type ActionKey = (u8, MemberId);
 
-/// The key of an action.
-pub fn action_key(a: &Action) -> ActionKey {
+/// The key of a roster-changing action; `None` for steward elections and deadlock proposals,
+/// which change no roster.
+pub fn action_key(a: &Action) -> Option<ActionKey> {
     match a {
-        Action::Add(m) => (1, m.clone()),
-        Action::Remove(m) => (2, m.clone()),
-        Action::Leave(m) => (3, m.clone()),
+        Action::Add(m) => Some((1, m.clone())),
+        Action::Remove(m) => Some((2, m.clone())),
+        Action::Leave(m) => Some((3, m.clone())),
+        Action::RemoveBelowThreshold(m) => Some((4, m.clone())),
+        Action::ElectStewards { .. } | Action::Deadlock => None,
+    }
+}
+
+/// The priority of an action's proposal kind: 1 commit proposal, 2 steward election,
+/// 3 emergency proposal ("Consensus Types").
+pub fn priority(a: &Action) -> u8 {
+    match a {
+        Action::Add(_) | Action::Remove(_) | Action::Leave(_) => 1,
+        Action::ElectStewards { .. } => 2,
+        Action::RemoveBelowThreshold(_) | Action::Deadlock => 3,
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct EpochRecord {
-    authenticator: Vec<u8>,
-    roster: Vec<MemberId>,
-    stewards: Vec<MemberId>,
+    view: View,
     node: usize,
 }
 
 /// The checker's memory.
 #[derive(Debug, Default)]
 pub struct Checker {
+    /// Byzantine nodes: not checked.
+    byzantine: BTreeSet<usize>,
+    /// Priority of every proposal seen opened.
+    priorities: BTreeMap<ProposalDigest, u8>,
+    /// Per honest node: governance proposals (priority > 1) open in its current epoch
+    /// after its last input.
+    open_governance: BTreeMap<usize, BTreeMap<ProposalDigest, u8>>,
     epochs: BTreeMap<u64, EpochRecord>,
     decisions: BTreeMap<ProposalDigest, Vec<(Outcome, DecidedBy, usize)>>,
     deadline_divergences: u64,
@@ -102,6 +130,19 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// A checker for a run whose Byzantine members are `byzantine` (node indexes).
+    pub fn new(byzantine: BTreeSet<usize>) -> Self {
+        Self {
+            byzantine,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `node` is honest (checked).
+    pub fn is_honest(&self, node: usize) -> bool {
+        !self.byzantine.contains(&node)
+    }
+
     /// The violations found so far.
     pub fn violations(&self) -> &[Violation] {
         &self.violations
@@ -121,16 +162,52 @@ impl Checker {
 
     /// Checks one input's record.
     pub fn observe(&mut self, r: &InputRecord) {
+        for e in &r.events {
+            if let Event::ProposalOpened {
+                proposal, action, ..
+            } = e
+            {
+                self.priorities.insert(*proposal, priority(action));
+            }
+        }
+        if !self.is_honest(r.node) {
+            return;
+        }
         let time_ms = r.time / crate::netem::MS;
         let node = r.node;
+        let me = crate::sim::member_name(node);
         let mut found = Vec::new();
+        let mut open = self.open_governance.remove(&node).unwrap_or_default();
         for e in &r.events {
             match e {
+                Event::ProposalOpened {
+                    proposal,
+                    action,
+                    creator,
+                } => {
+                    let p = priority(action);
+                    if *creator == me {
+                        if let Some((d, q)) = open.iter().find(|(_, q)| **q > p) {
+                            found.push((
+                                Invariant::Priority,
+                                format!(
+                                    "created {} (priority {p}) while {} (priority {q}) was open",
+                                    hex::encode(&proposal.0[..8]),
+                                    hex::encode(&d.0[..8])
+                                ),
+                            ));
+                        }
+                    }
+                    if p > 1 {
+                        open.insert(*proposal, p);
+                    }
+                }
                 Event::ProposalDecided {
                     proposal,
                     action,
                     decision,
                 } => {
+                    open.remove(proposal);
                     let seen = self.decisions.entry(*proposal).or_default();
                     let conflict = seen
                         .iter()
@@ -152,12 +229,43 @@ impl Checker {
                         }
                     }
                     seen.push((decision.outcome, decision.by, node));
-                    if decision.outcome == Outcome::Yes {
-                        self.approved
-                            .entry(node)
-                            .or_default()
-                            .insert(action_key(action));
-                        self.approved_anywhere.insert(action_key(action));
+                    if let (Outcome::Yes, Some(key)) = (decision.outcome, action_key(action)) {
+                        self.approved.entry(node).or_default().insert(key.clone());
+                        self.approved_anywhere.insert(key);
+                    }
+                }
+                Event::ProposalRevised {
+                    proposal,
+                    action,
+                    decision,
+                } => {
+                    // Evidence of a final early decision replaces this member's deadline one.
+                    open.remove(proposal);
+                    let seen = self.decisions.entry(*proposal).or_default();
+                    seen.retain(|(_, _, n)| *n != node);
+                    if let Some((outcome, _, other)) = seen
+                        .iter()
+                        .find(|(o, by, _)| *by == DecidedBy::Early && *o != decision.outcome)
+                    {
+                        found.push((
+                            Invariant::ConsensusAgreement,
+                            format!(
+                                "proposal {} revised to {:?} here but finalized {:?} early by node {other}",
+                                hex::encode(&proposal.0[..8]),
+                                decision.outcome,
+                                outcome
+                            ),
+                        ));
+                    }
+                    seen.push((decision.outcome, decision.by, node));
+                    if let Some(key) = action_key(action) {
+                        let mine = self.approved.entry(node).or_default();
+                        if decision.outcome == Outcome::Yes {
+                            mine.insert(key.clone());
+                            self.approved_anywhere.insert(key);
+                        } else {
+                            mine.remove(&key);
+                        }
                     }
                 }
                 Event::EpochChanged {
@@ -165,8 +273,9 @@ impl Checker {
                     added,
                     removed,
                 } => {
-                    // A joiner takes approvals of epochs before it joined on the steward's word
-                    // (welcome and pre-join evidence): what some member finalized counts.
+                    open.clear();
+                    // A joiner takes approvals of epochs before it joined on the committer's
+                    // word (welcome and pre-join evidence): what some member finalized counts.
                     let approved = if self.joiners.contains(&node) {
                         let mut a = self.approved_anywhere.clone();
                         a.extend(self.approved.get(&node).into_iter().flatten().cloned());
@@ -178,19 +287,22 @@ impl Checker {
                         if !approved.contains(&(1, m.clone())) {
                             found.push((
                                 Invariant::Validity,
-                                format!("epoch {} added {m} without an approved add", epoch.0),
+                                format!(
+                                    "epoch {} added {} without an approved add",
+                                    epoch.0,
+                                    crate::node::name(m)
+                                ),
                             ));
                         }
                     }
                     for m in removed {
-                        if !approved.contains(&(2, m.clone()))
-                            && !approved.contains(&(3, m.clone()))
-                        {
+                        if !(2..=4).any(|k| approved.contains(&(k, m.clone()))) {
                             found.push((
                                 Invariant::Validity,
                                 format!(
-                                    "epoch {} removed {m} without an approved removal or leave",
-                                    epoch.0
+                                    "epoch {} removed {} without an approved removal or leave",
+                                    epoch.0,
+                                    crate::node::name(m)
                                 ),
                             ));
                         }
@@ -198,6 +310,7 @@ impl Checker {
                     self.check_epoch(node, epoch.0, &mut found);
                 }
                 Event::Joined { epoch } => {
+                    open.clear();
                     // A joiner takes the approvals its welcome carries on the committer's
                     // word (it has no votes of earlier epochs): what members finalized.
                     self.approved.insert(node, self.approved_anywhere.clone());
@@ -207,6 +320,14 @@ impl Checker {
                 _ => {}
             }
         }
+        // What is open after the input, as the member itself says.
+        let open: BTreeMap<ProposalDigest, u8> = r
+            .open
+            .iter()
+            .filter_map(|d| self.priorities.get(d).map(|p| (*d, *p)))
+            .filter(|(_, p)| *p > 1)
+            .collect();
+        self.open_governance.insert(node, open);
         if let Some(view) = &r.view {
             self.check_view(node, view, &mut found);
         }
@@ -237,15 +358,14 @@ impl Checker {
                 self.epochs.insert(
                     view.epoch,
                     EpochRecord {
-                        authenticator: view.authenticator.clone(),
-                        roster: view.roster.clone(),
-                        stewards: view.stewards.clone(),
+                        view: view.clone(),
                         node,
                     },
                 );
             }
             Some(rec) => {
-                if rec.authenticator != view.authenticator {
+                let theirs = &rec.view;
+                if theirs.authenticator != view.authenticator {
                     found.push((
                         Invariant::NoFork,
                         format!(
@@ -253,15 +373,32 @@ impl Checker {
                             view.epoch,
                             hex::encode(&view.authenticator[..8.min(view.authenticator.len())]),
                             rec.node,
-                            hex::encode(&rec.authenticator[..8.min(rec.authenticator.len())]),
+                            hex::encode(&theirs.authenticator[..8.min(theirs.authenticator.len())]),
                         ),
                     ));
-                } else if rec.roster != view.roster || rec.stewards != view.stewards {
+                    return;
+                }
+                let mut differs = Vec::new();
+                if theirs.roster != view.roster {
+                    differs.push("roster");
+                }
+                if theirs.stewards != view.stewards || theirs.list_epoch != view.list_epoch {
+                    differs.push("steward list");
+                }
+                if theirs.retry_round != view.retry_round {
+                    differs.push("retry round");
+                }
+                if theirs.scores != view.scores {
+                    differs.push("score table");
+                }
+                if !differs.is_empty() {
                     found.push((
                         Invariant::Agreement,
                         format!(
-                            "epoch {}: roster/stewards differ from node {}'s",
-                            view.epoch, rec.node
+                            "epoch {}: {} differ from node {}'s",
+                            view.epoch,
+                            differs.join(", "),
+                            rec.node
                         ),
                     ));
                 }

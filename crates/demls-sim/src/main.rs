@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use demls_sim::scenario::{Jitter, Mode};
+use demls_sim::scenario::{ByzantineFault, ByzantineKind, ByzantineMix, Jitter, Mode};
 use demls_sim::trace::{replay, Trace};
 use demls_sim::{Options, Progress, ReplayOutcome, Scenario, Sim, Summary};
 use rayon::prelude::*;
@@ -69,6 +69,9 @@ struct RunArgs {
     /// Run the swarm scenario drawn from this case seed (as `swarm` reports).
     #[arg(long, conflicts_with = "scenario")]
     generated: Option<u64>,
+    /// With `--generated`: the swarm's `--byzantine` choice (drawn, none, any or a kind).
+    #[arg(long, requires = "generated", default_value = "drawn")]
+    byzantine_mix: String,
     /// The run seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -126,6 +129,25 @@ struct RunArgs {
     /// Lost, partitioned and crashed-node deliveries are gone for good (safety mode only).
     #[arg(long)]
     no_repair: bool,
+    /// A Byzantine member: `KIND[:NODE[:FROM_MS]]`, KIND one of silent_steward,
+    /// censoring_steward, equivocating_steward, nonfinalized_commit, proposal_spammer,
+    /// vote_equivocator (NODE default: 1, 2, ... in order; FROM_MS default 0, i.e. once the
+    /// initial group is complete). Repeatable; replaces the scenario's list.
+    #[arg(long, value_name = "KIND[:NODE[:FROM_MS]]")]
+    byzantine: Vec<String>,
+    /// Byzantine split sends reach the other half of the group this many ms later through
+    /// honest relays (gossip).
+    #[arg(long)]
+    relay_split: Option<u64>,
+    /// The single-steward protocol (the creator is the only steward).
+    #[arg(long)]
+    single_steward: bool,
+    /// Smallest steward list.
+    #[arg(long)]
+    sn_min: Option<u32>,
+    /// Largest steward list.
+    #[arg(long)]
+    sn_max: Option<u32>,
     /// Worker threads (0: all cores, 1: sequential). The result does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -166,6 +188,11 @@ struct SwarmArgs {
     /// Force every drawn scenario into this mode (default: drawn per run).
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
+    /// Byzantine members: `drawn` (default: 40% of the cases of at least 4 members get
+    /// some, of mixed kinds), `none`, `any` (every case gets 1..=(n-1)/3 of drawn kinds,
+    /// groups of at least 4), or a kind name (every case gets 1..=(n-1)/3 of that kind).
+    #[arg(long, default_value = "drawn")]
+    byzantine: String,
 }
 
 fn main() -> ExitCode {
@@ -195,7 +222,7 @@ fn build_scenario(a: &RunArgs) -> Fallible<Scenario> {
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             Scenario::from_json(&json)?
         }
-        (None, Some(case)) => Scenario::generate(case),
+        (None, Some(case)) => Scenario::generate_mixed(case, parse_mix(&a.byzantine_mix)?),
         (None, None) => Scenario::default(),
     };
     if let Some(v) = a.seed {
@@ -267,8 +294,68 @@ fn build_scenario(a: &RunArgs) -> Fallible<Scenario> {
     if a.no_repair {
         s.network.repair = false;
     }
+    if a.single_steward {
+        s.config.single_steward = true;
+    }
+    if let Some(v) = a.relay_split {
+        s.network.relay_split_ms = Some(v);
+    }
+    if let Some(v) = a.sn_min {
+        s.config.sn_min = v;
+    }
+    if let Some(v) = a.sn_max {
+        s.config.sn_max = v;
+    }
+    if !a.byzantine.is_empty() {
+        s.byzantine = a
+            .byzantine
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| parse_byzantine(spec, i + 1))
+            .collect::<Result<_, _>>()?;
+    }
     s.validate()?;
     Ok(s)
+}
+
+fn parse_mix(text: &str) -> Fallible<ByzantineMix> {
+    ByzantineMix::parse(text).ok_or_else(|| {
+        format!(
+            "unknown Byzantine choice '{text}' (drawn, none, any, or one of: {})",
+            ByzantineKind::ALL.map(|k| k.name()).join(", ")
+        )
+        .into()
+    })
+}
+
+/// `KIND[:NODE[:FROM_MS]]`.
+fn parse_byzantine(spec: &str, default_node: usize) -> Fallible<ByzantineFault> {
+    let mut parts = spec.split(':');
+    let kind = parts.next().unwrap_or_default();
+    let kind = ByzantineKind::from_name(kind).ok_or_else(|| {
+        format!(
+            "unknown Byzantine kind '{kind}' (one of: {})",
+            ByzantineKind::ALL.map(|k| k.name()).join(", ")
+        )
+    })?;
+    let num = |p: Option<&str>, what: &str| -> Fallible<Option<u64>> {
+        p.map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("--byzantine {spec}: bad {what} '{v}'").into())
+        })
+        .transpose()
+    };
+    let node = num(parts.next(), "node")?.map_or(default_node, |n| n as usize);
+    let from_ms = num(parts.next(), "start time")?.unwrap_or(0);
+    if parts.next().is_some() {
+        return Err(format!("--byzantine {spec}: expected KIND[:NODE[:FROM_MS]]").into());
+    }
+    Ok(ByzantineFault {
+        kind,
+        node,
+        from_ms,
+        target: None,
+    })
 }
 
 /// The command line that reproduces this run, quoted for a POSIX shell.
@@ -484,6 +571,55 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
         secs(m.commit_p99_ms)
     );
     println!(
+        "  governance        {} proposals (elections, deadlock) · {} re-elections · {} recoveries",
+        m.governance_proposals, m.reelections, m.recoveries
+    );
+    if !m.resolution.is_empty() {
+        let r: Vec<String> = m
+            .resolution
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k} {} (p50 {} · p99 {})",
+                    v.count,
+                    secs(v.p50_ms),
+                    secs(v.p99_ms)
+                )
+            })
+            .collect();
+        println!("  approval→commit   {}", r.join(" · "));
+    }
+    let kinds = |map: &std::collections::BTreeMap<String, u64>| {
+        map.iter()
+            .map(|(k, v)| format!("{v} × {k}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    if !m.honest_accused.is_empty() || m.vote_equivocations > 0 {
+        println!(
+            "  honest accused    {}{}",
+            kinds(&m.honest_accused),
+            if m.vote_equivocations > 0 {
+                format!(" · {} vote equivocations detected", m.vote_equivocations)
+            } else {
+                String::new()
+            }
+        );
+    }
+    for b in &m.byzantine {
+        println!(
+            "  byzantine         node {} {} · active {} · removed {} · score {} · {} attempts ({} refused) · reported: {}",
+            b.node,
+            b.kind,
+            b.active_ms.map_or("never".into(), secs),
+            b.removed_ms.map_or("no".into(), secs),
+            b.final_score.map_or("-".into(), |s| s.to_string()),
+            b.attempts,
+            b.refused,
+            if b.reported.is_empty() { "nothing".into() } else { kinds(&b.reported) }
+        );
+    }
+    println!(
         "  messages          {} sent · {} delivered",
         thousands(m.messages_sent),
         thousands(m.messages_delivered)
@@ -543,6 +679,7 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
 #[derive(serde::Serialize)]
 struct SwarmFailure {
     case: u64,
+    byzantine: usize,
     command: String,
     violations: Vec<demls_sim::Violation>,
 }
@@ -556,13 +693,15 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
     let done = std::sync::atomic::AtomicU64::new(0);
     let failures_so_far = std::sync::atomic::AtomicU64::new(0);
     let tty = std::io::stderr().is_terminal() && !a.json;
+    let mix = parse_mix(&a.byzantine)?;
     let mut rng = demls_sim::rng::SimRng::fork(a.seed, "swarm");
     let cases: Vec<u64> = (0..a.runs).map(|_| rng.next_u64() >> 16).collect();
-    let results: Vec<(u64, Summary)> = pool.install(|| {
+    let results: Vec<(u64, usize, Summary)> = pool.install(|| {
         cases
             .par_iter()
             .map(|&case| {
-                let s = generated(case, a.mode);
+                let s = generated(case, a.mode, mix);
+                let byzantine = s.byzantine.len();
                 let mut sim = Sim::new(
                     s,
                     Options {
@@ -583,7 +722,7 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
                         failures_so_far.load(std::sync::atomic::Ordering::Relaxed)
                     );
                 }
-                (case, summary)
+                (case, byzantine, summary)
             })
             .collect()
     });
@@ -593,27 +732,48 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
     let elapsed = started.elapsed();
     let failures: Vec<SwarmFailure> = results
         .iter()
-        .filter(|(_, s)| !s.violations.is_empty())
-        .map(|(case, s)| SwarmFailure {
+        .filter(|(_, _, s)| !s.violations.is_empty())
+        .map(|(case, byzantine, s)| SwarmFailure {
             case: *case,
-            command: match a.mode {
-                None => format!("demls-sim --generated {case}"),
-                Some(ModeArg::Safety) => format!("demls-sim --generated {case} --mode safety"),
-                Some(ModeArg::Liveness) => {
-                    format!("demls-sim --generated {case} --mode liveness")
+            byzantine: *byzantine,
+            command: format!(
+                "demls-sim --generated {case}{}{}",
+                match a.mode {
+                    None => "",
+                    Some(ModeArg::Safety) => " --mode safety",
+                    Some(ModeArg::Liveness) => " --mode liveness",
+                },
+                match mix {
+                    ByzantineMix::Drawn => String::new(),
+                    m => format!(" --byzantine-mix {}", m.name()),
                 }
-            },
+            ),
             violations: s.violations.clone(),
         })
         .collect();
-    let epochs: u64 = results.iter().map(|(_, s)| s.epochs).sum();
-    let committed: u64 = results.iter().map(|(_, s)| s.committed).sum();
+    let epochs: u64 = results.iter().map(|(_, _, s)| s.epochs).sum();
+    let committed: u64 = results.iter().map(|(_, _, s)| s.committed).sum();
+    let with_byzantine = results.iter().filter(|(_, b, _)| *b > 0).count();
+    let mut by_invariant: std::collections::BTreeMap<String, u64> = Default::default();
+    for f in &failures {
+        let kinds: std::collections::BTreeSet<String> = f
+            .violations
+            .iter()
+            .map(|v| format!("{:?}", v.invariant))
+            .collect();
+        for k in kinds {
+            *by_invariant.entry(k).or_default() += 1;
+        }
+    }
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "runs": a.runs,
                 "seed": a.seed,
+                "byzantine": mix.name(),
+                "runs_with_byzantine": with_byzantine,
+                "failing_by_invariant": by_invariant,
                 "epochs": epochs,
                 "committed": committed,
                 "failures": failures,
@@ -621,17 +781,33 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
         );
     } else {
         println!(
-            "swarm · seed {} · {} runs in {:.1} s ({:.0} runs/min) · {} epochs · {} commits · {} failing",
+            "swarm · seed {} · {} runs ({} with Byzantine members) in {:.1} s ({:.0} runs/min) · {} epochs · {} commits · {} failing{}",
             a.seed,
             a.runs,
+            with_byzantine,
             elapsed.as_secs_f64(),
             a.runs as f64 * 60.0 / elapsed.as_secs_f64().max(1e-9),
             epochs,
             committed,
-            failures.len()
+            failures.len(),
+            if by_invariant.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    by_invariant
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         );
         for f in &failures {
-            println!("  FAILED case {}: reproduce with `{}`", f.case, f.command);
+            println!(
+                "  FAILED case {} ({} Byzantine): reproduce with `{}`",
+                f.case, f.byzantine, f.command
+            );
             for v in f.violations.iter().take(3) {
                 println!("    {:?} at {} ms: {}", v.invariant, v.time_ms, v.detail);
             }
@@ -645,8 +821,8 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
 }
 
 /// The swarm scenario of `case`, in `mode` when given (liveness needs repair).
-fn generated(case: u64, mode: Option<ModeArg>) -> Scenario {
-    let mut s = Scenario::generate(case);
+fn generated(case: u64, mode: Option<ModeArg>, mix: ByzantineMix) -> Scenario {
+    let mut s = Scenario::generate_mixed(case, mix);
     match mode {
         None => {}
         Some(ModeArg::Safety) => s.mode = Mode::Safety,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use demls_consensus::{Choice, ConversationId, MemberId, ProposalDigest};
-use demls_core::{Conversation, ConversationConfig, Event, Phase, Transmit};
+use demls_core::{Byzantine, Conversation, ConversationConfig, Event, Phase, Transmit};
 use sha2::{Digest, Sha256};
 
 use crate::netem::MS;
@@ -43,6 +43,28 @@ pub enum Input {
         /// The node's Unix time at restart, ms.
         unix_ms: u64,
     },
+    /// A fault-injection hook of a Byzantine member (feature `test-utils` of demls-core).
+    Byzantine(ByzantineInput),
+}
+
+/// What a Byzantine member does, as one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByzantineInput {
+    /// `test_set_byzantine`: how it behaves as a steward from now on.
+    Set {
+        /// It never builds a commit.
+        silent: bool,
+        /// It leaves proposals about this member out of its commits.
+        censor: Option<MemberId>,
+    },
+    /// `test_commit_batch(now, batch)`: a commit candidate for exactly this batch.
+    CommitBatch(Vec<ProposalDigest>),
+    /// `test_equivocating_commits(now)`: two different commits for the epoch; the first set
+    /// of packets goes to one half of the peers, the second to the other half.
+    EquivocateCommits,
+    /// `test_equivocating_votes(now, proposal)`: a YES to one half of the peers, a NO to
+    /// the other half.
+    EquivocateVotes(ProposalDigest),
 }
 
 /// A command of the workload.
@@ -69,6 +91,12 @@ pub struct View {
     pub roster: Vec<MemberId>,
     /// The steward list.
     pub stewards: Vec<MemberId>,
+    /// The epoch whose epoch steward heads the list.
+    pub list_epoch: u64,
+    /// The retry round of the election that produced the list.
+    pub retry_round: u32,
+    /// The score table (scores that differ from the default).
+    pub scores: Vec<(MemberId, i64)>,
 }
 
 /// One input and everything it produced.
@@ -96,6 +124,11 @@ pub struct InputRecord {
     pub phase: Option<Phase>,
     /// The member's epoch after the input, if it has a group.
     pub epoch: Option<u64>,
+    /// A Byzantine split send: `transmits[..a]` go to one half of the peers,
+    /// `transmits[a..a + b]` to the other half; the rest to everyone.
+    pub split: Option<(usize, usize)>,
+    /// Proposals open (undecided) in the member's current epoch after the input.
+    pub open: Vec<ProposalDigest>,
 }
 
 impl InputRecord {
@@ -164,6 +197,9 @@ pub fn refusal_kind(e: &demls_core::Error) -> &'static str {
         E::BufferFull { .. } => "future buffer full",
         E::UnknownMember(_) => "unknown member",
         E::Snapshot(_) => "snapshot",
+        E::InvalidGroupParams(_) => "invalid group params",
+        E::Frozen => "frozen",
+        E::TooManyAcks(_) => "too many acks",
     }
 }
 
@@ -259,6 +295,7 @@ impl SimNode {
             e.to_string()
         };
         let epoch_before = self.conv.as_ref().and_then(|c| c.epoch());
+        let mut split_sends: Option<(Vec<Transmit>, Vec<Transmit>)> = None;
         let result: Result<(), String> = match &input {
             Input::Start {
                 create,
@@ -327,6 +364,26 @@ impl SimNode {
                         Command::SendMessage(body) => c.send_message(now, body).map_err(&mut err),
                         Command::Vote(p, choice) => c.vote(now, *p, *choice).map_err(&mut err),
                     },
+                    Input::Byzantine(b) => match b {
+                        ByzantineInput::Set { silent, censor } => {
+                            c.test_set_byzantine(Byzantine {
+                                silent: *silent,
+                                censor: censor.clone(),
+                            });
+                            Ok(())
+                        }
+                        ByzantineInput::CommitBatch(batch) => {
+                            c.test_commit_batch(now, batch).map_err(&mut err)
+                        }
+                        ByzantineInput::EquivocateCommits => c
+                            .test_equivocating_commits(now)
+                            .map(|sends| split_sends = Some(sends))
+                            .map_err(&mut err),
+                        ByzantineInput::EquivocateVotes(p) => c
+                            .test_equivocating_votes(now, *p)
+                            .map(|sends| split_sends = Some(sends))
+                            .map_err(&mut err),
+                    },
                     Input::Start { .. } | Input::Crash | Input::Restart { .. } => {
                         unreachable!("handled above")
                     }
@@ -334,6 +391,13 @@ impl SimNode {
             },
         };
         let mut transmits = Vec::new();
+        let mut split = None;
+        if let Some((a, b)) = split_sends {
+            split = Some((a.len(), b.len()));
+            transmits.extend(a);
+            transmits.extend(b);
+        }
+        let mut open = Vec::new();
         let mut events = Vec::new();
         let mut view = None;
         let mut digest = None;
@@ -348,17 +412,23 @@ impl SimNode {
             }
             digest = Some(c.state_digest());
             phase = Some(c.phase());
+            open = c.test_open_proposals();
             let changed = c.epoch() != epoch_before
                 || events
                     .iter()
                     .any(|e| matches!(e, Event::Joined { .. } | Event::EpochChanged { .. }));
             if changed && c.phase() == Phase::Member {
-                if let (Some(epoch), Some(authenticator)) = (c.epoch(), c.epoch_authenticator()) {
+                if let (Some(epoch), Some(authenticator), Some(gov)) =
+                    (c.epoch(), c.epoch_authenticator(), c.group_state())
+                {
                     view = Some(View {
                         epoch: epoch.0,
                         authenticator,
                         roster: c.roster(),
-                        stewards: c.stewards().to_vec(),
+                        stewards: gov.stewards.clone(),
+                        list_epoch: gov.list_epoch,
+                        retry_round: gov.retry_round,
+                        scores: gov.scores().iter().map(|(m, s)| (m.clone(), *s)).collect(),
                     });
                 }
             }
@@ -382,6 +452,8 @@ impl SimNode {
             view,
             phase,
             epoch,
+            split,
+            open,
         }
     }
 
@@ -437,7 +509,7 @@ pub fn status_row(step: u64, r: &InputRecord) -> String {
         Input::Start { create: false, .. } => "join".to_owned(),
         Input::Packet(b) => format!("packet {} B", b.len()),
         Input::Tick => "tick".to_owned(),
-        Input::Command(Command::ProposeRemove(m)) => format!("propose_remove {m}"),
+        Input::Command(Command::ProposeRemove(m)) => format!("propose_remove {}", name(m)),
         Input::Command(Command::Leave) => "leave".to_owned(),
         Input::Command(Command::SendMessage(b)) => format!("send_message {} B", b.len()),
         Input::Command(Command::Vote(p, c)) => {
@@ -446,6 +518,19 @@ pub fn status_row(step: u64, r: &InputRecord) -> String {
         Input::Entropy(_) => "entropy".to_owned(),
         Input::Crash => "CRASH".to_owned(),
         Input::Restart { .. } => "RESTART".to_owned(),
+        Input::Byzantine(b) => match b {
+            ByzantineInput::Set { silent, censor } => format!(
+                "BYZANTINE silent={silent} censor={}",
+                censor.as_ref().map_or("-".to_owned(), name)
+            ),
+            ByzantineInput::CommitBatch(batch) => {
+                format!("BYZANTINE commit {} proposals", batch.len())
+            }
+            ByzantineInput::EquivocateCommits => "BYZANTINE equivocating commits".to_owned(),
+            ByzantineInput::EquivocateVotes(p) => {
+                format!("BYZANTINE equivocating votes on {}", hex::encode(&p.0[..4]))
+            }
+        },
     };
     let result = match (&r.result, r.refusal) {
         (Ok(()), _) => "ok".to_owned(),
@@ -466,14 +551,28 @@ pub fn status_row(step: u64, r: &InputRecord) -> String {
         let text = match e {
             Event::Joined { epoch } => format!("joined e{}", epoch.0),
             Event::JoinExpired => "join expired".to_owned(),
-            Event::KeyPackageSeen { member } => format!("kp {member}"),
+            Event::KeyPackageSeen { member } => format!("kp {}", name(member)),
             Event::ProposalOpened {
-                proposal, action, ..
-            } => format!("opened {} {action:?}", hex::encode(&proposal.0[..4])),
+                proposal,
+                action,
+                creator,
+            } => format!(
+                "opened {} {} by {}",
+                hex::encode(&proposal.0[..4]),
+                action_text(action),
+                name(creator)
+            ),
             Event::ProposalDecided {
                 proposal, decision, ..
             } => format!(
                 "decided {} {:?}",
+                hex::encode(&proposal.0[..4]),
+                decision.outcome
+            ),
+            Event::ProposalRevised {
+                proposal, decision, ..
+            } => format!(
+                "revised {} {:?}",
                 hex::encode(&proposal.0[..4]),
                 decision.outcome
             ),
@@ -483,11 +582,45 @@ pub fn status_row(step: u64, r: &InputRecord) -> String {
                 added,
                 removed,
             } => format!("epoch {} +{} -{}", epoch.0, added.len(), removed.len()),
-            Event::Message { sender, .. } => format!("msg from {sender}"),
+            Event::Message { sender, .. } => format!("msg from {}", name(sender)),
             Event::Closed => "closed".to_owned(),
+            Event::Violation {
+                offender,
+                kind,
+                epoch,
+            } => format!("VIOLATION {kind:?} by {} e{}", name(offender), epoch.0),
+            Event::StewardsChanged { stewards } => format!("stewards {}", names(stewards)),
+            Event::RecoveryStarted => "RECOVERY".to_owned(),
         };
         out.push_str(" · ");
         out.push_str(&text);
     }
     out
+}
+
+/// A member id as text (the simulator's ids are ASCII), hex otherwise.
+pub fn name(m: &MemberId) -> String {
+    match std::str::from_utf8(m.as_bytes()) {
+        Ok(s) if s.chars().all(|c| c.is_ascii_graphic()) => s.to_owned(),
+        _ => m.to_string(),
+    }
+}
+
+fn names(list: &[MemberId]) -> String {
+    list.iter().map(name).collect::<Vec<_>>().join(",")
+}
+
+fn action_text(a: &demls_core::Action) -> String {
+    use demls_core::Action as A;
+    match a {
+        A::Add(m) => format!("add {}", name(m)),
+        A::Remove(m) => format!("remove {}", name(m)),
+        A::Leave(m) => format!("leave {}", name(m)),
+        A::RemoveBelowThreshold(m) => format!("remove-below-threshold {}", name(m)),
+        A::ElectStewards {
+            stewards,
+            retry_round,
+        } => format!("elect [{}] retry {retry_round}", names(stewards)),
+        A::Deadlock => "deadlock".to_owned(),
+    }
 }

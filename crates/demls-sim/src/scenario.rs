@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use demls_consensus::{Choice, TiePolicy};
-use demls_core::{AutoVote, ConversationConfig};
+use demls_core::{AutoVote, ConversationConfig, GovernanceConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::rng::SimRng;
@@ -33,6 +33,10 @@ pub struct Scenario {
     pub network: Network,
     /// Member faults.
     pub faults: Faults,
+    /// Byzantine members (fewer than a third of `members`): stewards that stay silent,
+    /// censor, equivocate or commit undecided proposals, proposal spammers and vote
+    /// equivocators. They are excluded from the honest-member invariants.
+    pub byzantine: Vec<ByzantineFault>,
     /// Safety or liveness checking.
     pub mode: Mode,
     /// In liveness mode: when the network heals (default: when the workload ends).
@@ -97,6 +101,10 @@ pub struct Network {
     pub repair: bool,
     /// Delay of a repaired delivery after the obstacle is gone, in ms.
     pub repair_ms: u64,
+    /// When a Byzantine member sends different packets to the two halves of the group
+    /// (equivocating commits or votes), honest peers relay each half's packets to the other
+    /// half this much later, as gossip does (`None`: the split is never healed by relays).
+    pub relay_split_ms: Option<u64>,
 }
 
 /// The behaviour of one link.
@@ -196,6 +204,111 @@ pub struct Silence {
     pub to_ms: u64,
 }
 
+/// One Byzantine member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByzantineFault {
+    /// What it does.
+    pub kind: ByzantineKind,
+    /// Node index (the initial group is nodes `0..members`, node 0 the creator).
+    pub node: usize,
+    /// When it starts misbehaving, ms: at this time or when the initial group is complete,
+    /// whichever is later (a group whose creator misbehaves before the first election has
+    /// no one else who could commit). It misbehaves until the end of the run.
+    #[serde(default)]
+    pub from_ms: u64,
+    /// `censoring_steward` only: the node whose proposals it leaves out. Default: the next
+    /// node to join (re-targeted to the next one once that one is in), or, when the
+    /// workload has no joins, a member drawn from the seed.
+    #[serde(default)]
+    pub target: Option<usize>,
+}
+
+/// How a Byzantine member misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByzantineKind {
+    /// Never builds a commit: its commit slots pass (Layer 1 walks past it).
+    SilentSteward,
+    /// Leaves every proposal about its target out of its commits.
+    CensoringSteward,
+    /// When its commit slot comes, sends one commit to half of the group and a different
+    /// one to the other half.
+    EquivocatingSteward,
+    /// When its commit slot comes, commits the honest batch plus a proposal still open (its
+    /// own fresh removal proposal, which honest members vote down).
+    NonfinalizedCommit,
+    /// Proposes removals every ~200 ms while the workload runs; honest members vote them
+    /// down, its own core's rate limits refuse the excess.
+    ProposalSpammer,
+    /// Votes YES to half of the group and NO to the other half on every proposal it sees.
+    VoteEquivocator,
+}
+
+impl ByzantineKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ByzantineKind; 6] = [
+        ByzantineKind::SilentSteward,
+        ByzantineKind::CensoringSteward,
+        ByzantineKind::EquivocatingSteward,
+        ByzantineKind::NonfinalizedCommit,
+        ByzantineKind::ProposalSpammer,
+        ByzantineKind::VoteEquivocator,
+    ];
+
+    /// The snake-case name (as in scenario JSON and on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            ByzantineKind::SilentSteward => "silent_steward",
+            ByzantineKind::CensoringSteward => "censoring_steward",
+            ByzantineKind::EquivocatingSteward => "equivocating_steward",
+            ByzantineKind::NonfinalizedCommit => "nonfinalized_commit",
+            ByzantineKind::ProposalSpammer => "proposal_spammer",
+            ByzantineKind::VoteEquivocator => "vote_equivocator",
+        }
+    }
+
+    /// Parses a name as [`ByzantineKind::name`] prints it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Which Byzantine members swarm cases get (see [`Scenario::generate_mixed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByzantineMix {
+    /// As drawn by [`Scenario::generate`].
+    Drawn,
+    /// None.
+    None,
+    /// Every case, kinds drawn.
+    Any,
+    /// Every case, this kind only.
+    Only(ByzantineKind),
+}
+
+impl ByzantineMix {
+    /// Parses `drawn`, `none`, `any` or a kind name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "drawn" => Some(Self::Drawn),
+            "none" => Some(Self::None),
+            "any" => Some(Self::Any),
+            k => ByzantineKind::from_name(k).map(Self::Only),
+        }
+    }
+
+    /// The name [`ByzantineMix::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Drawn => "drawn",
+            Self::None => "none",
+            Self::Any => "any",
+            Self::Only(k) => k.name(),
+        }
+    }
+}
+
 /// What the run checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -231,6 +344,23 @@ pub struct Config {
     pub max_proposals_per_member_per_epoch: usize,
     /// Pending-join expiry, ms.
     pub pending_join_expiry_ms: u64,
+    /// The single-steward protocol: the creator stays the only steward (no elections);
+    /// `sn_min`/`sn_max` are then ignored.
+    pub single_steward: bool,
+    /// Smallest steward list (once the group has that many members).
+    pub sn_min: u32,
+    /// Largest steward list.
+    pub sn_max: u32,
+    /// Re-elections within an epoch before the deadlock emergency proposal (Layer 3).
+    pub max_reelection_attempts: u32,
+    /// Each steward's commit slot, ms (Layer 1 rotation).
+    pub commit_inactivity_ms: u64,
+    /// Each member's commit slot in recovery mode, ms (Layer 3).
+    pub recovery_inactivity_ms: u64,
+    /// How long a member waits for an earlier one to open a due proposal, ms.
+    pub voting_inactivity_ms: u64,
+    /// How long a member collects commit candidates after the first, ms.
+    pub candidate_window_ms: u64,
 }
 
 impl Default for Scenario {
@@ -262,6 +392,7 @@ impl Default for Scenario {
                 max_clock_skew_ms: 2_000,
                 ..Faults::default()
             },
+            byzantine: Vec::new(),
             mode: Mode::Liveness,
             heal_at_ms: None,
             config: Config::default(),
@@ -294,6 +425,7 @@ impl Default for Network {
             random_partition_ms: 10_000,
             repair: true,
             repair_ms: 2_000,
+            relay_split_ms: None,
         }
     }
 }
@@ -329,6 +461,8 @@ impl Default for Faults {
 impl Default for Config {
     fn default() -> Self {
         let c = ConversationConfig::default();
+        let g = &c.governance;
+        let ms = |d: Duration| d.as_millis() as u64;
         Self {
             voting_duration_ms: c.voting_duration.as_millis() as u64,
             freeze_window_ms: c.freeze_window.as_millis() as u64,
@@ -339,6 +473,14 @@ impl Default for Config {
             max_open_proposals_per_member: c.max_open_proposals_per_member,
             max_proposals_per_member_per_epoch: c.max_proposals_per_member_per_epoch,
             pending_join_expiry_ms: c.pending_join_expiry.as_millis() as u64,
+            single_steward: false,
+            sn_min: g.sn_min,
+            sn_max: g.sn_max,
+            max_reelection_attempts: g.max_reelection_attempts,
+            commit_inactivity_ms: ms(g.commit_inactivity),
+            recovery_inactivity_ms: ms(g.recovery_inactivity),
+            voting_inactivity_ms: ms(g.voting_inactivity),
+            candidate_window_ms: ms(g.candidate_window),
         }
     }
 }
@@ -363,7 +505,29 @@ impl Config {
             max_proposals_per_member_per_epoch: self.max_proposals_per_member_per_epoch,
             pending_join_expiry: Duration::from_millis(self.pending_join_expiry_ms),
             key_package_lifetime: Duration::from_secs(100 * 365 * 24 * 3600),
+            governance: self.governance(),
             ..ConversationConfig::default()
+        }
+    }
+
+    /// The group's governance parameters (the creator's; joiners adopt them).
+    pub fn governance(&self) -> GovernanceConfig {
+        let base = if self.single_steward {
+            GovernanceConfig::single_steward()
+        } else {
+            GovernanceConfig {
+                sn_min: self.sn_min,
+                sn_max: self.sn_max,
+                ..GovernanceConfig::default()
+            }
+        };
+        GovernanceConfig {
+            max_reelection_attempts: self.max_reelection_attempts,
+            commit_inactivity: Duration::from_millis(self.commit_inactivity_ms),
+            recovery_inactivity: Duration::from_millis(self.recovery_inactivity_ms),
+            voting_inactivity: Duration::from_millis(self.voting_inactivity_ms),
+            candidate_window: Duration::from_millis(self.candidate_window_ms),
+            ..base
         }
     }
 }
@@ -473,7 +637,42 @@ impl Scenario {
                 check("a link override", m)?;
             }
         }
+        let mut byzantine_nodes = std::collections::BTreeSet::new();
+        for b in &self.byzantine {
+            check("a Byzantine fault", b.node)?;
+            if let Some(t) = b.target {
+                check("a censoring target", t)?;
+                if t == b.node {
+                    return Err(ScenarioError::Config(
+                        "a censoring steward cannot target itself",
+                    ));
+                }
+            }
+            if !byzantine_nodes.insert(b.node) {
+                return Err(ScenarioError::Config(
+                    "a node may have at most one Byzantine fault",
+                ));
+            }
+        }
+        if 3 * byzantine_nodes.len() >= self.members.max(1) {
+            return Err(ScenarioError::Config(
+                "Byzantine members must be fewer than a third of the group",
+            ));
+        }
         let c = &self.config;
+        if !c.single_steward && (c.sn_min == 0 || c.sn_max < c.sn_min) {
+            return Err(ScenarioError::Config("need 1 <= sn_min <= sn_max"));
+        }
+        if !c.single_steward && c.sn_max as usize > demls_wire::MAX_STEWARDS {
+            return Err(ScenarioError::Config(
+                "sn_max above the wire's steward limit",
+            ));
+        }
+        if c.commit_inactivity_ms == 0 || c.recovery_inactivity_ms == 0 {
+            return Err(ScenarioError::Config(
+                "commit and recovery inactivity must be positive",
+            ));
+        }
         if c.max_commit_batch == 0 {
             return Err(ScenarioError::Config("max_commit_batch must be at least 1"));
         }
@@ -506,7 +705,8 @@ impl Scenario {
 
     /// Draws a small scenario (≤ 10 members) from `case`, for swarm testing: group size,
     /// churn, network faults (latency, loss, duplication, reordering, partitions), member
-    /// faults (crashes, silences, skew), mode and timings all vary. The same case always
+    /// faults (crashes, silences, skew), mode, timings and governance all vary; 40% of the
+    /// cases with at least 4 members get 1..=(n-1)/3 Byzantine members of drawn kinds. The same case always
     /// gives the same scenario (for a given demls revision).
     pub fn generate(case: u64) -> Self {
         let mut r = SimRng::fork(case, "scenario");
@@ -548,6 +748,7 @@ impl Scenario {
                 random_partition_ms: r.range(1_000, 20_000),
                 repair: true,
                 repair_ms: r.range(100, 5_000),
+                relay_split_ms: None,
             },
             faults: Faults {
                 crashes: Vec::new(),
@@ -558,6 +759,7 @@ impl Scenario {
                 silence_ms: r.range(1_000, 20_000),
                 max_clock_skew_ms: r.range(0, 5_000),
             },
+            byzantine: Vec::new(),
             mode: if r.chance(0.5) {
                 Mode::Safety
             } else {
@@ -592,7 +794,80 @@ impl Scenario {
             // Permanent loss: safety must hold even when members fall behind for good.
             s.network.repair = false;
         }
+        // Governance and Byzantine members, drawn last so that a case's group, workload and
+        // network do not depend on them.
+        let c = &mut s.config;
+        c.sn_min = r.range(2, 3) as u32;
+        c.sn_max = r.range(u64::from(c.sn_min), 5) as u32;
+        c.commit_inactivity_ms = r.range(1_500, 6_000);
+        c.recovery_inactivity_ms = r.range(1_000, 3_000);
+        c.voting_inactivity_ms = r.range(1_000, 4_000);
+        c.candidate_window_ms = r.range(300, 1_500);
+        if r.chance(0.5) {
+            s.network.relay_split_ms = Some(r.range(50, 3_000));
+        }
+        let max_byzantine = (members.saturating_sub(1) / 3) as u64;
+        if max_byzantine >= 1 && r.chance(0.4) {
+            let count = r.range(1, max_byzantine) as usize;
+            let kinds: Vec<ByzantineKind> = (0..count)
+                .map(|_| ByzantineKind::ALL[r.below(ByzantineKind::ALL.len() as u64) as usize])
+                .collect();
+            s.set_byzantine(&kinds, &mut r);
+        } else if r.chance(0.15) {
+            s.config.single_steward = true;
+        }
         s
+    }
+
+    /// [`Scenario::generate`] with its Byzantine members chosen by `mix` (for
+    /// `demls-sim swarm --byzantine MIX`): `Drawn` keeps the drawn ones, `None` removes
+    /// them, `Any` and `Only` give every case 1..=(n-1)/3 of them (groups grow to at least
+    /// 4 members), of drawn kinds or of the one kind.
+    pub fn generate_mixed(case: u64, mix: ByzantineMix) -> Self {
+        let mut s = Self::generate(case);
+        let mut r = SimRng::fork(case, "byzantine mix");
+        match mix {
+            ByzantineMix::Drawn => {}
+            ByzantineMix::None => s.byzantine.clear(),
+            ByzantineMix::Any | ByzantineMix::Only(_) => {
+                s.members = s.members.max(4);
+                s.workload.max_members = s.workload.max_members.max(s.members);
+                let count = r.range(1, (s.members as u64 - 1) / 3) as usize;
+                let kinds: Vec<ByzantineKind> = (0..count)
+                    .map(|_| match mix {
+                        ByzantineMix::Only(k) => k,
+                        _ => ByzantineKind::ALL[r.below(ByzantineKind::ALL.len() as u64) as usize],
+                    })
+                    .collect();
+                s.set_byzantine(&kinds, &mut r);
+            }
+        }
+        s
+    }
+
+    /// Replaces the Byzantine members with one of each of `kinds`, on distinct initial
+    /// members drawn from `r`, each starting at a time drawn in the first half of the
+    /// workload; raises the group's size floor so they stay fewer than a third.
+    pub fn set_byzantine(&mut self, kinds: &[ByzantineKind], r: &mut SimRng) {
+        self.byzantine.clear();
+        let mut pool: Vec<usize> = (0..self.members).collect();
+        for &kind in kinds {
+            if pool.is_empty() {
+                break;
+            }
+            let node = pool.swap_remove(r.below(pool.len() as u64) as usize);
+            let from_ms = r.range(0, self.duration_ms / 2);
+            self.byzantine.push(ByzantineFault {
+                kind,
+                node,
+                from_ms,
+                target: None,
+            });
+        }
+        let f = self.byzantine.len();
+        self.workload.min_members = self.workload.min_members.max(3 * f + 1);
+        self.workload.max_members = self.workload.max_members.max(self.members);
+        self.config.single_steward = false;
     }
 }
 

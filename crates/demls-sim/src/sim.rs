@@ -16,16 +16,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use demls_consensus::{Choice, ConversationId, MemberId, Outcome, ProposalDigest};
-use demls_core::{ConversationConfig, Event, Phase};
+use demls_core::{Action, ConversationConfig, Event, Phase, ViolationKind};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::invariants::{action_key, ActionKey, Checker, Invariant, Violation};
 use crate::netem::{self, ActivePartition, Side, MS};
-use crate::node::{Command, Input, InputRecord, SimNode, TimeBase};
+use crate::node::{ByzantineInput, Command, Input, InputRecord, SimNode, TimeBase};
 use crate::rng::SimRng;
-use crate::scenario::{Mode, Scenario, ScenarioError};
-use crate::stats::{percentile, Counters, Summary};
+use crate::scenario::{ByzantineKind, Mode, Scenario, ScenarioError};
+use crate::stats::{percentile, ByzantineReport, Counters, Layer, LayerStat, Summary};
 use crate::trace::{self, hash_record, pb, TraceError, TraceWriter};
 
 /// Derived Unix time at virtual time zero: 2026-01-01T00:00:00Z.
@@ -66,12 +66,44 @@ enum Global {
     Churn,
     Message,
     Vote(usize, ProposalDigest, Choice),
-    Crash { node: usize, down: u64 },
+    Crash {
+        node: usize,
+        down: u64,
+    },
     RandomCrash,
     Restart(usize),
     RandomSilence,
     Rejoin(usize),
     Heal,
+    /// A Byzantine member starts misbehaving (index into the scenario's list).
+    ByzActivate(usize),
+    /// A committing Byzantine member's commit slot in this epoch.
+    ByzSlot {
+        node: usize,
+        epoch: u64,
+    },
+    /// A proposal spammer's next proposal.
+    ByzSpam(usize),
+    /// A vote equivocator's split votes on a proposal.
+    ByzVotes(usize, ProposalDigest),
+    /// A censoring steward moves on to the next joiner.
+    ByzRetarget(usize),
+}
+
+/// A Byzantine member as the simulator drives it.
+#[derive(Debug, Clone)]
+struct ByzState {
+    kind: ByzantineKind,
+    /// Index into the scenario's list.
+    fault: usize,
+    activated: Option<u64>,
+    /// Censoring steward: its current target.
+    censor: Option<MemberId>,
+    /// Committing kinds: the (epoch, recovery) whose slot is scheduled.
+    slot: Option<(u64, bool)>,
+    attempts: u64,
+    refused: u64,
+    removed: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,14 +115,26 @@ struct Delivery {
 /// Lifecycle of one proposal, as the whole run saw it.
 #[derive(Debug, Clone)]
 struct ProposalLife {
-    key: ActionKey,
+    /// `None` for steward elections and deadlock proposals (no roster change to commit).
+    key: Option<ActionKey>,
     opened: u64,
     decided: Option<(u64, Outcome)>,
+    creator: MemberId,
     /// Approved proposals waiting when this one became due (liveness bound).
     queue_ahead: u64,
-    /// When the steward (the committer) finalized it YES, if it did.
-    steward_yes: Option<u64>,
+    /// Honest stewards (committers) that finalized it YES, and when.
+    steward_yes: BTreeMap<usize, u64>,
+    /// The first honest YES: time and the member's epoch.
+    approved_at: Option<(u64, u64)>,
     committed: Option<u64>,
+    /// The epoch the commit that applied it started (first honest member to apply it).
+    committed_epoch: Option<u64>,
+}
+
+impl ProposalLife {
+    fn steward_yes(&self) -> Option<u64> {
+        self.steward_yes.values().min().copied()
+    }
 }
 
 /// A simulation run.
@@ -117,6 +161,20 @@ pub struct Sim {
     work_rng: SimRng,
     fault_rng: SimRng,
     entropy_rng: SimRng,
+    byz_rng: SimRng,
+    byz: BTreeMap<usize, ByzState>,
+    byz_ids: BTreeMap<MemberId, usize>,
+    /// Epochs in which recovery mode started at some honest member.
+    recovery_epochs: BTreeSet<u64>,
+    /// Epochs entered with a re-elected list (retry round > 0) installed.
+    reelection_epochs: BTreeSet<u64>,
+    /// Epochs in which some honest member reported a steward inactive.
+    inactivity_epochs: BTreeSet<u64>,
+    /// Steward violations honest members reported: (offender, kind, epoch).
+    reported: BTreeSet<(MemberId, ViolationKind, u64)>,
+    /// Vote equivocations honest members detected: (proposal, voter).
+    vote_equivocations: BTreeSet<(ProposalDigest, MemberId)>,
+    governance_proposals: u64,
     checker: Checker,
     counters: Counters,
     proposals: BTreeMap<ProposalDigest, ProposalLife>,
@@ -205,7 +263,39 @@ impl Sim {
             work_rng: SimRng::fork(seed, "workload"),
             fault_rng: SimRng::fork(seed, "faults"),
             entropy_rng: SimRng::fork(seed, "entropy"),
-            checker: Checker::default(),
+            byz_rng: SimRng::fork(seed, "byzantine"),
+            byz: scenario
+                .byzantine
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    (
+                        b.node,
+                        ByzState {
+                            kind: b.kind,
+                            fault: i,
+                            activated: None,
+                            censor: None,
+                            slot: None,
+                            attempts: 0,
+                            refused: 0,
+                            removed: None,
+                        },
+                    )
+                })
+                .collect(),
+            byz_ids: scenario
+                .byzantine
+                .iter()
+                .map(|b| (member_name(b.node), b.node))
+                .collect(),
+            recovery_epochs: BTreeSet::new(),
+            reelection_epochs: BTreeSet::new(),
+            inactivity_epochs: BTreeSet::new(),
+            reported: BTreeSet::new(),
+            vote_equivocations: BTreeSet::new(),
+            governance_proposals: 0,
+            checker: Checker::new(scenario.byzantine.iter().map(|b| b.node).collect()),
             counters: Counters::default(),
             proposals: BTreeMap::new(),
             applied: BTreeSet::new(),
@@ -292,6 +382,9 @@ impl Sim {
             let t = self.fault_rng.below(end);
             self.at(t, Global::RandomSilence);
         }
+        for (i, b) in self.scenario.byzantine.clone().into_iter().enumerate() {
+            self.at(b.from_ms * MS, Global::ByzActivate(i));
+        }
         for _ in 0..self.scenario.network.random_partitions {
             let start = self.fault_rng.below(end);
             let salt = self.fault_rng.next_u64();
@@ -334,9 +427,11 @@ impl Sim {
         }
     }
 
+    /// An honest steward's (epoch, roster size).
     fn steward_view(&self) -> Option<(u64, usize)> {
         self.nodes
             .iter()
+            .filter(|n| !self.byz.contains_key(&n.index))
             .filter_map(|n| n.conv.as_ref())
             .filter(|c| c.phase() == Phase::Member && c.stewards().contains(c.member_id()))
             .map(|c| (c.epoch().map_or(0, |e| e.0), c.roster().len()))
@@ -431,21 +526,57 @@ impl Sim {
             && self
                 .proposals
                 .values()
-                .all(|p| p.committed.is_some() || p.steward_yes.is_none())
+                .all(|p| p.committed.is_some() || p.steward_yes.is_empty())
     }
 
-    /// The per-round allowance of the liveness bound: one freeze window plus a commit's
-    /// worst delay to arrive and be answered.
+    /// The per-round allowance of the liveness bound: one freeze window, a commit slot for
+    /// each Byzantine member (each may be a steward the rotation walks past) and one for the
+    /// honest steward that commits, the candidate window, and a commit's worst delay to
+    /// arrive plus its acknowledgements'.
     fn round_ns(&self) -> u64 {
-        self.config.freeze_window.as_nanos() as u64 + 2 * self.max_delay + MS
+        let g = &self.config.governance;
+        let slots = self.byz.len() as u64 + 1;
+        self.config.freeze_window.as_nanos() as u64
+            + slots * g.commit_inactivity.as_nanos() as u64
+            + g.candidate_window.as_nanos() as u64
+            + 4 * self.max_delay
+            + MS
     }
 
     /// The base of the liveness bound: a proposal may still need its whole voting window
-    /// (silent voters are counted at the deadline), the repair delay and two trips.
+    /// (silent voters are counted at the deadline), the repair delay and two trips; with
+    /// Byzantine members, also the escalation allowance ([`Sim::escalation_ns`]).
     fn bound_base_ns(&self) -> u64 {
         self.config.voting_duration.as_nanos() as u64
             + self.scenario.network.repair_ms * MS
             + 2 * self.max_delay
+            + self.escalation_ns()
+    }
+
+    /// With Byzantine members, a whole steward list may fail once: every re-election
+    /// (someone opens it within `voting_inactivity` per member ahead of it, it is decided
+    /// by the members' immediate votes, its list walks all its stewards), then the deadlock
+    /// proposal and a recovery walk over every member.
+    fn escalation_ns(&self) -> u64 {
+        if self.byz.is_empty() {
+            return 0;
+        }
+        let g = &self.config.governance;
+        let members = self
+            .scenario
+            .workload
+            .max_members
+            .max(self.scenario.members) as u64;
+        let stewards = u64::from(g.sn_max.min(members as u32).max(1));
+        let walk = self.config.freeze_window.as_nanos() as u64
+            + stewards * g.commit_inactivity.as_nanos() as u64
+            + g.candidate_window.as_nanos() as u64
+            + 4 * self.max_delay;
+        let open = members * g.voting_inactivity.as_nanos() as u64 + 4 * self.max_delay;
+        let recovery = members * g.recovery_inactivity.as_nanos() as u64
+            + g.candidate_window.as_nanos() as u64
+            + 4 * self.max_delay;
+        u64::from(g.max_reelection_attempts) * (open + walk) + open + recovery
     }
 
     fn settle_ns(&self) -> u64 {
@@ -516,23 +647,57 @@ impl Sim {
             .silences
             .iter()
             .any(|&(n, from, to)| n == r.node && r.time >= from && r.time < to);
-        for tx in r.transmits {
+        if self.byz.contains_key(&r.node) {
+            self.byzantine_after(&r);
+        }
+        let (a, b) = r.split.unwrap_or((0, 0));
+        let from = r.node;
+        // A split send: the first packets to every other peer at an even position among
+        // the others, the next ones to the rest; with gossip relays, each half gets the
+        // other half's packets later.
+        let half = move |to: usize| (to - usize::from(to > from)) % 2;
+        let relay = self.scenario.network.relay_split_ms.map(|ms| ms * MS);
+        for (i, tx) in r.transmits.into_iter().enumerate() {
             if silent {
                 self.counters.suppressed += 1;
                 continue;
             }
-            self.publish(r.node, r.time, tx.payload);
+            if i < a + b {
+                let side = usize::from(i >= a);
+                if let Some(delay) = relay {
+                    self.publish_to(from, r.time + delay, tx.payload.clone(), |to| {
+                        half(to) != side
+                    });
+                }
+                self.publish_to(from, r.time, tx.payload, |to| half(to) == side);
+            } else {
+                self.publish(from, r.time, tx.payload);
+            }
         }
     }
 
     fn publish(&mut self, from: usize, t: u64, payload: Vec<u8>) {
+        self.publish_to(from, t, payload, |_| true);
+    }
+
+    /// Publishes to the peers `to` selects.
+    fn publish_to(
+        &mut self,
+        from: usize,
+        t: u64,
+        payload: Vec<u8>,
+        to_peer: impl Fn(usize) -> bool,
+    ) {
         self.counters.packets += 1;
         self.counters.bytes += payload.len() as u64;
         let bytes = Arc::new(payload);
         let repair_ns = self.scenario.network.repair_ms * MS;
         let repair = self.scenario.network.repair.then_some(repair_ns);
         for to in 0..self.nodes.len() {
-            if to == from || self.nodes[to].conv.is_none() && !self.nodes[to].is_crashed() {
+            if to == from
+                || !to_peer(to)
+                || self.nodes[to].conv.is_none() && !self.nodes[to].is_crashed()
+            {
                 continue;
             }
             if self.nodes[to].phase() == Some(Phase::Closed) {
@@ -581,43 +746,98 @@ impl Sim {
 
     /// Statistics and workload reactions to a record's events.
     fn account_events(&mut self, r: &InputRecord) {
-        for e in &r.events {
+        let honest = !self.byz.contains_key(&r.node);
+        // The member's epoch at each event: an `EpochChanged` names the epoch it enters.
+        let mut epochs = vec![r.epoch.unwrap_or(0); r.events.len()];
+        let mut current = r.epoch.unwrap_or(0);
+        for (i, e) in r.events.iter().enumerate().rev() {
+            epochs[i] = current;
+            if let Event::EpochChanged { epoch, .. } | Event::Joined { epoch } = e {
+                current = epoch.0.saturating_sub(1);
+            }
+        }
+        let installed = r
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::StewardsChanged { .. }));
+        for (e, &at_epoch) in r.events.iter().zip(&epochs) {
             match e {
                 Event::ProposalOpened {
-                    proposal, action, ..
+                    proposal,
+                    action,
+                    creator,
                 } => {
+                    if !self.proposals.contains_key(proposal) && action_key(action).is_none() {
+                        self.governance_proposals += 1;
+                    }
                     self.proposals.entry(*proposal).or_insert(ProposalLife {
                         key: action_key(action),
                         opened: r.time,
                         decided: None,
+                        creator: creator.clone(),
                         queue_ahead: 0,
-                        steward_yes: None,
+                        steward_yes: BTreeMap::new(),
+                        approved_at: None,
                         committed: None,
+                        committed_epoch: None,
                     });
+                    let creator_is_me = *creator == self.nodes[r.node].id;
+                    let self_leave = matches!(action, Action::Leave(_));
+                    if creator_is_me {
+                        continue;
+                    }
+                    if let Some(&byz) = self.byz_ids.get(creator) {
+                        // Honest members vote down the removals a Byzantine member proposes
+                        // (the application's policy; otherwise a spammer empties the group).
+                        if honest && byz != r.node && matches!(action, Action::Remove(_)) {
+                            let t = r.time + self.byz_rng.range(1, 200) * MS;
+                            self.at(t, Global::Vote(r.node, *proposal, Choice::No));
+                        }
+                        continue;
+                    }
+                    if let Some(b) = self.byz.get(&r.node) {
+                        if b.kind == ByzantineKind::VoteEquivocator && b.activated.is_some() {
+                            self.at(r.time + MS, Global::ByzVotes(r.node, *proposal));
+                        }
+                        continue;
+                    }
                     let no = self.scenario.workload.no_vote_probability;
-                    let creator_is_me = matches!(e, Event::ProposalOpened { creator, .. } if *creator == self.nodes[r.node].id);
-                    let self_leave = matches!(action, demls_core::Action::Leave(_));
-                    if !creator_is_me && !self_leave && self.work_rng.chance(no) {
+                    let workload = action_key(action).is_some();
+                    if workload && !self_leave && self.work_rng.chance(no) {
                         let t = r.time + self.work_rng.range(1, 200) * MS;
                         self.at(t, Global::Vote(r.node, *proposal, Choice::No));
                     }
                 }
                 Event::ProposalDecided {
                     proposal, decision, ..
+                }
+                | Event::ProposalRevised {
+                    proposal, decision, ..
                 } => {
+                    let revised = matches!(e, Event::ProposalRevised { .. });
                     let waiting = self.waiting_approved();
-                    let by_steward = self.is_steward(r.node);
+                    let by_steward = honest && self.is_steward(r.node);
+                    let yes = decision.outcome == Outcome::Yes;
                     if let Some(p) = self.proposals.get_mut(proposal) {
-                        if by_steward && decision.outcome == Outcome::Yes {
-                            p.steward_yes.get_or_insert(r.time);
+                        if by_steward && yes && p.key.is_some() {
+                            p.steward_yes.entry(r.node).or_insert(r.time);
+                        } else if revised && !yes {
+                            p.steward_yes.remove(&r.node);
                         }
-                        if p.decided.is_none() {
+                        if honest && yes && p.approved_at.is_none() {
+                            p.approved_at = Some((r.time, at_epoch));
+                        }
+                        let first = p.decided.is_none();
+                        let turned_yes =
+                            revised && yes && matches!(p.decided, Some((_, Outcome::No)));
+                        if first || turned_yes {
                             p.decided = Some((r.time, decision.outcome));
                             p.queue_ahead = waiting;
-                            if self.applied.contains(&p.key) {
-                                // Approved after the change already happened (a late
-                                // decision of a past epoch's proposal): moot, nothing to commit.
-                                p.committed = Some(r.time);
+                            if p.key.as_ref().is_none_or(|k| self.applied.contains(k)) {
+                                // A governance proposal (nothing to commit to the roster),
+                                // or approved after the change already happened (a late
+                                // decision of a past epoch's proposal): moot.
+                                p.committed.get_or_insert(r.time);
                             }
                         }
                     }
@@ -628,22 +848,34 @@ impl Sim {
                     removed,
                 } => {
                     self.max_epoch = self.max_epoch.max(epoch.0);
+                    if !honest {
+                        continue;
+                    }
                     let changed: BTreeSet<ActionKey> = added
                         .iter()
                         .map(|m| (1, m.clone()))
                         .chain(
                             removed
                                 .iter()
-                                .flat_map(|m| [(2, m.clone()), (3, m.clone())]),
+                                .flat_map(|m| [(2, m.clone()), (3, m.clone()), (4, m.clone())]),
                         )
                         .collect();
                     for p in self.proposals.values_mut() {
                         if p.committed.is_none()
                             && matches!(p.decided, Some((_, Outcome::Yes)))
-                            && changed.contains(&p.key)
+                            && p.key.as_ref().is_some_and(|k| changed.contains(k))
                         {
                             p.committed = Some(r.time);
+                            p.committed_epoch = Some(epoch.0 - 1);
                         }
+                    }
+                    for m in removed {
+                        if let Some(b) = self.byz_ids.get(m).and_then(|n| self.byz.get_mut(n)) {
+                            b.removed.get_or_insert(r.time);
+                        }
+                    }
+                    if installed && r.view.as_ref().is_some_and(|v| v.retry_round > 0) {
+                        self.reelection_epochs.insert(epoch.0);
                     }
                     self.applied.extend(changed);
                     self.check_epochs_target();
@@ -658,6 +890,23 @@ impl Sim {
                         let t = r.time + self.work_rng.range(100, 2_000) * MS;
                         self.at(t, Global::Rejoin(r.node));
                     }
+                }
+                Event::Violation {
+                    offender,
+                    kind,
+                    epoch,
+                } if honest => {
+                    self.reported.insert((offender.clone(), *kind, epoch.0));
+                    if *kind == ViolationKind::Inactivity {
+                        self.inactivity_epochs.insert(epoch.0);
+                    }
+                }
+                Event::RecoveryStarted if honest => {
+                    self.recovery_epochs.insert(at_epoch);
+                }
+                Event::Equivocation(eq) if honest => {
+                    self.vote_equivocations
+                        .insert((eq.proposal, eq.voter.clone()));
                 }
                 _ => {}
             }
@@ -726,7 +975,272 @@ impl Sim {
                 }
             }
             Global::Heal => self.heal(t),
+            Global::ByzActivate(i) => self.byz_activate(i, t),
+            Global::ByzSlot { node, epoch } => self.byz_slot(node, epoch, t),
+            Global::ByzSpam(node) => self.byz_spam(node, t),
+            Global::ByzVotes(node, proposal) => {
+                if self.running(node) {
+                    self.apply(
+                        node,
+                        t,
+                        Input::Byzantine(ByzantineInput::EquivocateVotes(proposal)),
+                    );
+                }
+            }
+            Global::ByzRetarget(node) => {
+                if self.running(node) {
+                    let target = Some(member_name(self.nodes.len()));
+                    if let Some(b) = self.byz.get_mut(&node) {
+                        b.censor = target.clone();
+                    }
+                    self.byz_set(node, t, false, target);
+                }
+            }
         }
+    }
+
+    // ----- Byzantine members -----
+
+    fn byz_set(&mut self, node: usize, t: u64, silent: bool, censor: Option<MemberId>) {
+        self.apply(
+            node,
+            t,
+            Input::Byzantine(ByzantineInput::Set { silent, censor }),
+        );
+    }
+
+    /// The core's behaviour switch of an active Byzantine member (`None`: its kind is driven
+    /// by the simulator alone).
+    fn byz_behaviour(&self, node: usize) -> Option<(bool, Option<MemberId>)> {
+        let b = self.byz.get(&node)?;
+        b.activated?;
+        match b.kind {
+            ByzantineKind::SilentSteward
+            | ByzantineKind::EquivocatingSteward
+            | ByzantineKind::NonfinalizedCommit => Some((true, None)),
+            ByzantineKind::CensoringSteward => Some((false, b.censor.clone())),
+            ByzantineKind::ProposalSpammer | ByzantineKind::VoteEquivocator => None,
+        }
+    }
+
+    fn byz_activate(&mut self, i: usize, t: u64) {
+        let fault = self.scenario.byzantine[i].clone();
+        let node = fault.node;
+        if self.bootstrap_done.is_none() || !self.running(node) {
+            // Not a member yet (or down): try again shortly, while the workload runs.
+            if t < self.workload_end {
+                self.at(t + 1_000 * MS, Global::ByzActivate(i));
+            }
+            return;
+        }
+        if self.byz.get(&node).is_none_or(|b| b.activated.is_some()) {
+            return;
+        }
+        let censor = (fault.kind == ByzantineKind::CensoringSteward)
+            .then(|| self.censor_target(node, fault.target))
+            .flatten();
+        if let Some(b) = self.byz.get_mut(&node) {
+            b.activated = Some(t);
+            b.censor = censor;
+        }
+        if let Some((silent, censor)) = self.byz_behaviour(node) {
+            self.byz_set(node, t, silent, censor);
+        }
+        match fault.kind {
+            ByzantineKind::EquivocatingSteward | ByzantineKind::NonfinalizedCommit => {
+                self.byz_check_slot(node, t);
+            }
+            ByzantineKind::ProposalSpammer => self.at(t, Global::ByzSpam(node)),
+            _ => {}
+        }
+    }
+
+    /// A censoring steward's target: the scenario's, else the next node to join, else an
+    /// honest member drawn from the seed.
+    fn censor_target(&mut self, node: usize, target: Option<usize>) -> Option<MemberId> {
+        if let Some(t) = target {
+            return Some(member_name(t));
+        }
+        let w = &self.scenario.workload;
+        if w.churn_interval_ms > 0 && w.join_weight > 0 {
+            return Some(member_name(self.nodes.len()));
+        }
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| i != node && self.running(i) && !self.byz.contains_key(&i))
+            .collect();
+        self.byz_rng.pick(&candidates).map(|&i| member_name(i))
+    }
+
+    /// Bookkeeping after a Byzantine member's input: its attempts and refusals, the
+    /// censor's next target, the committing kinds' next slot.
+    fn byzantine_after(&mut self, r: &InputRecord) {
+        let node = r.node;
+        let retarget_default =
+            self.scenario.workload.join_weight > 0 && self.scenario.workload.churn_interval_ms > 0;
+        let Some(b) = self.byz.get_mut(&node) else {
+            return;
+        };
+        let attempt = matches!(
+            r.input,
+            Input::Byzantine(
+                ByzantineInput::CommitBatch(_)
+                    | ByzantineInput::EquivocateCommits
+                    | ByzantineInput::EquivocateVotes(_)
+            )
+        ) || (b.kind == ByzantineKind::ProposalSpammer
+            && matches!(r.input, Input::Command(Command::ProposeRemove(_))));
+        if attempt {
+            b.attempts += 1;
+            if r.result.is_err() {
+                b.refused += 1;
+            }
+        }
+        let fixed = self.scenario.byzantine[b.fault].target.is_some();
+        if b.kind == ByzantineKind::CensoringSteward && !fixed && retarget_default {
+            if let Some(target) = b.censor.clone() {
+                let joined = r.events.iter().any(
+                    |e| matches!(e, Event::EpochChanged { added, .. } if added.contains(&target)),
+                );
+                if joined {
+                    self.at(r.time + MS, Global::ByzRetarget(node));
+                }
+            }
+        }
+        self.byz_check_slot(node, r.time);
+    }
+
+    /// A committing Byzantine member (equivocating or non-finalized commits) with something
+    /// approved gets its commit slot scheduled, once per epoch (and once more if recovery
+    /// starts): at the end of the freeze window plus its position in the rotation times the
+    /// slot length, as the core would time its own commit.
+    fn byz_check_slot(&mut self, node: usize, t: u64) {
+        let Some(b) = self.byz.get(&node) else {
+            return;
+        };
+        if b.activated.is_none()
+            || !matches!(
+                b.kind,
+                ByzantineKind::EquivocatingSteward | ByzantineKind::NonfinalizedCommit
+            )
+        {
+            return;
+        }
+        let Some(c) = self.nodes[node].conv.as_ref() else {
+            return;
+        };
+        let (Some(epoch), Some(gov)) = (c.epoch(), c.group_state()) else {
+            return;
+        };
+        let key = (epoch.0, c.in_recovery());
+        if c.phase() != Phase::Member || b.slot == Some(key) || c.approved_proposals().is_empty() {
+            return;
+        }
+        let Some(position) = c.rotation().iter().position(|m| m == c.member_id()) else {
+            return;
+        };
+        let (freeze, slot) = if c.in_recovery() {
+            (0, gov.config.recovery_inactivity)
+        } else {
+            (
+                self.config.freeze_window.as_nanos() as u64,
+                gov.config.commit_inactivity,
+            )
+        };
+        let at = t + freeze + position as u64 * slot.as_nanos() as u64;
+        if let Some(b) = self.byz.get_mut(&node) {
+            b.slot = Some(key);
+        }
+        self.at(
+            at,
+            Global::ByzSlot {
+                node,
+                epoch: epoch.0,
+            },
+        );
+    }
+
+    fn byz_slot(&mut self, node: usize, epoch: u64, t: u64) {
+        if !self.running(node)
+            || self.nodes[node]
+                .conv
+                .as_ref()
+                .and_then(|c| c.epoch())
+                .map(|e| e.0)
+                != Some(epoch)
+        {
+            return;
+        }
+        match self.byz.get(&node).map(|b| b.kind) {
+            Some(ByzantineKind::EquivocatingSteward) => {
+                self.apply(node, t, Input::Byzantine(ByzantineInput::EquivocateCommits));
+            }
+            Some(ByzantineKind::NonfinalizedCommit) => {
+                // Its own fresh removal proposal, committed before anyone could decide it
+                // (honest members vote it down), along with the honest batch.
+                if let Some(target) = self.byz_pick_target(node) {
+                    self.byz_command(node, t, Command::ProposeRemove(target));
+                }
+                let me = self.nodes[node].id.clone();
+                let Some(c) = self.nodes[node].conv.as_ref() else {
+                    return;
+                };
+                let mut batch = c.test_commit_batch_now();
+                let open: Vec<ProposalDigest> = c
+                    .test_open_proposals()
+                    .into_iter()
+                    .filter(|d| !batch.contains(d))
+                    .collect();
+                let own = open
+                    .iter()
+                    .find(|d| self.proposals.get(d).is_some_and(|p| p.creator == me));
+                let Some(&undecided) = own.or(open.first()) else {
+                    return;
+                };
+                batch.push(undecided);
+                batch.sort();
+                self.apply(
+                    node,
+                    t,
+                    Input::Byzantine(ByzantineInput::CommitBatch(batch)),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// A member to propose removing: an honest member other than `node`, drawn from the
+    /// Byzantine stream.
+    fn byz_pick_target(&mut self, node: usize) -> Option<MemberId> {
+        let roster = self.nodes[node].conv.as_ref()?.roster();
+        let candidates: Vec<MemberId> = roster
+            .into_iter()
+            .filter(|m| *m != self.nodes[node].id && !self.byz_ids.contains_key(m))
+            .collect();
+        self.byz_rng.pick(&candidates).cloned()
+    }
+
+    /// A command of a Byzantine member (entropy first, as for every command; not counted as
+    /// workload).
+    fn byz_command(&mut self, node: usize, t: u64, command: Command) {
+        let entropy = self.entropy_rng.bytes(32);
+        self.apply(node, t, Input::Entropy(entropy));
+        self.apply(node, t, Input::Command(command));
+    }
+
+    fn byz_spam(&mut self, node: usize, t: u64) {
+        if !self.workload_running(t) {
+            return;
+        }
+        match self.nodes[node].phase() {
+            Some(Phase::Member) => {
+                if let Some(target) = self.byz_pick_target(node) {
+                    self.byz_command(node, t, Command::ProposeRemove(target));
+                }
+            }
+            Some(Phase::Closed) => return, // removed: its spam is over
+            _ => {}                        // down or joining: wait
+        }
+        self.at(t + 200 * MS, Global::ByzSpam(node));
     }
 
     fn running(&self, node: usize) -> bool {
@@ -735,10 +1249,11 @@ impl Sim {
             .is_some_and(|n| n.phase() == Some(Phase::Member))
     }
 
-    /// A random running member that is not the steward (`steward_ok` allows the steward).
+    /// A random running honest member that is not a steward (`steward_ok` allows
+    /// stewards). Byzantine members never act for the workload.
     fn random_member(&mut self, steward_ok: bool) -> Option<usize> {
         let candidates: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.running(i))
+            .filter(|&i| self.running(i) && !self.byz.contains_key(&i))
             .filter(|&i| steward_ok || !self.is_steward(i))
             .collect();
         self.work_rng.pick(&candidates).copied()
@@ -919,6 +1434,13 @@ impl Sim {
         self.crashed_until.remove(&node);
         let unix_ms = self.tb.unix_ms(t, self.nodes[node].skew_ms);
         self.apply(node, t, Input::Restart { unix_ms });
+        // The behaviour switch is not part of snapshots: a restarted Byzantine member sets
+        // it again before anything else.
+        if let Some((silent, censor)) = self.byz_behaviour(node) {
+            if self.nodes[node].conv.is_some() {
+                self.byz_set(node, t, silent, censor);
+            }
+        }
         // A restarting host first syncs what it missed from the store (Waku Store), then
         // resumes its timers: deciding a proposal at a deadline that passed while it was
         // down, before reading the votes cast meanwhile, would diverge from the others.
@@ -963,12 +1485,65 @@ impl Sim {
                 self.trace_error.get_or_insert(e);
             }
         }
+        let roster = |p: &&ProposalLife| p.key.is_some();
         let committed: Vec<u64> = self
             .proposals
             .values()
+            .filter(roster)
             .filter_map(|p| p.committed.map(|c| (c - p.opened) / MS))
             .collect();
-        let yes = |p: &&ProposalLife| matches!(p.decided, Some((_, Outcome::Yes)));
+        let yes =
+            |p: &&ProposalLife| p.key.is_some() && matches!(p.decided, Some((_, Outcome::Yes)));
+        let resolution_samples = self.resolution_samples();
+        let mut resolution = BTreeMap::new();
+        for layer in Layer::ALL {
+            let samples: Vec<u64> = resolution_samples
+                .iter()
+                .filter(|(l, _)| *l == layer)
+                .map(|(_, ms)| *ms)
+                .collect();
+            if !samples.is_empty() {
+                resolution.insert(layer.name().to_owned(), LayerStat::of(&samples));
+            }
+        }
+        let count_kinds = |offenders: &dyn Fn(&MemberId) -> bool| {
+            let mut out: BTreeMap<String, u64> = BTreeMap::new();
+            for (m, kind, _) in &self.reported {
+                if offenders(m) {
+                    *out.entry(format!("{kind:?}")).or_default() += 1;
+                }
+            }
+            out
+        };
+        let steward_violations = count_kinds(&|m| self.byz_ids.contains_key(m));
+        let honest_accused = count_kinds(&|m| !self.byz_ids.contains_key(m));
+        let score_view = self
+            .nodes
+            .iter()
+            .filter(|n| !self.byz.contains_key(&n.index))
+            .filter_map(|n| n.conv.as_ref())
+            .find(|c| c.phase() == Phase::Member)
+            .and_then(|c| c.group_state().map(|g| (g.clone(), c.roster())));
+        let byzantine: Vec<ByzantineReport> = self
+            .byz
+            .iter()
+            .map(|(&node, b)| {
+                let id = member_name(node);
+                ByzantineReport {
+                    node,
+                    kind: b.kind.name().to_owned(),
+                    active_ms: b.activated.map(|t| t / MS),
+                    removed_ms: b.removed.map(|t| t / MS),
+                    final_score: score_view
+                        .as_ref()
+                        .filter(|(_, roster)| roster.contains(&id))
+                        .map(|(g, _)| g.score(&id)),
+                    reported: count_kinds(&|m| *m == id),
+                    attempts: b.attempts,
+                    refused: b.refused,
+                }
+            })
+            .collect();
         let c = &self.counters;
         Summary {
             seed: self.scenario.seed,
@@ -983,11 +1558,12 @@ impl Sim {
             epochs: self.max_epoch,
             bootstrap_epoch: self.bootstrap_done.map(|(_, e)| e),
             bootstrap_ms: self.bootstrap_done.map(|(t, _)| t / MS),
-            proposals: self.proposals.len() as u64,
+            proposals: self.proposals.values().filter(roster).count() as u64,
             approved: self.proposals.values().filter(yes).count() as u64,
             rejected: self
                 .proposals
                 .values()
+                .filter(roster)
                 .filter(|p| matches!(p.decided, Some((_, Outcome::No))))
                 .count() as u64,
             committed: committed.len() as u64,
@@ -1017,12 +1593,51 @@ impl Sim {
             removals: c.removals,
             crashes: c.crashes,
             restarts: c.restarts,
+            governance_proposals: self.governance_proposals,
+            steward_violations,
+            honest_accused,
+            vote_equivocations: self.vote_equivocations.len() as u64,
+            recoveries: self.recovery_epochs.len() as u64,
+            reelections: self.reelection_epochs.len() as u64,
+            resolution,
+            resolution_samples,
+            byzantine,
             heal_ms: self.heal_at.map(|h| h / MS),
             liveness_bound_ms: (self.scenario.mode == Mode::Liveness)
                 .then(|| (self.bound_base_ns() + self.round_ns()) / MS),
             violations: self.checker.violations().to_vec(),
             run_hash: hex::encode(self.run_hash.clone().finalize()),
         }
+    }
+
+    /// Approval-to-commit times (ms) of committed roster proposals, with the layer that
+    /// resolved each (see [`Layer`]).
+    fn resolution_samples(&self) -> Vec<(Layer, u64)> {
+        let mut out = Vec::new();
+        for p in self.proposals.values() {
+            let (Some((approved, from)), Some(committed), Some(to)) =
+                (p.approved_at, p.committed, p.committed_epoch)
+            else {
+                continue;
+            };
+            let during = |set: &BTreeSet<u64>| set.range(from..=to.max(from)).next().is_some();
+            let layer = if during(&self.recovery_epochs) {
+                Layer::Recovery
+            } else if self
+                .reelection_epochs
+                .range(from + 1..=to.max(from) + 1)
+                .next()
+                .is_some()
+            {
+                Layer::Reelection
+            } else if during(&self.inactivity_epochs) {
+                Layer::Rotation
+            } else {
+                Layer::EpochSteward
+            };
+            out.push((layer, committed.saturating_sub(approved) / MS));
+        }
+        out
     }
 
     /// A trace write error, if recording failed (the run itself went on).
@@ -1042,7 +1657,7 @@ impl Sim {
         for (d, p) in &self.proposals {
             // What the committer finalized YES must commit; a member whose deadline decision
             // diverged (see `invariants`) is not owed a commit.
-            let Some(decided) = p.steward_yes else {
+            let Some(decided) = p.steward_yes() else {
                 continue;
             };
             let due = decided.max(heal) + base + (p.queue_ahead + 1) * round;
@@ -1056,12 +1671,14 @@ impl Sim {
                     detail: format!(
                         "approved proposal {} ({:?} {}) {} (bound {} ms after {} ms)",
                         hex::encode(&d.0[..8]),
-                        match p.key.0 {
+                        match p.key.as_ref().map_or(0, |k| k.0) {
                             1 => "add",
                             2 => "remove",
-                            _ => "leave",
+                            3 => "leave",
+                            4 => "remove below threshold",
+                            _ => "governance",
                         },
-                        p.key.1,
+                        p.key.as_ref().map_or("-".to_owned(), |k| k.1.to_string()),
                         match p.committed {
                             Some(c) => format!("committed at {} ms", c / MS),
                             None => "never committed".into(),
@@ -1074,6 +1691,9 @@ impl Sim {
         }
         let steward_epoch = self.steward_view().map(|(e, _)| e);
         for n in &self.nodes {
+            if self.byz.contains_key(&n.index) {
+                continue;
+            }
             let Some(c) = n.conv.as_ref() else { continue };
             if c.phase() == Phase::Member && c.epoch().map(|e| e.0) != steward_epoch {
                 found.push(Violation {

@@ -131,6 +131,28 @@ pub struct Summary {
     pub crashes: u64,
     /// Restarts from snapshot.
     pub restarts: u64,
+    /// Governance proposals opened (steward elections and deadlock proposals; they change
+    /// no roster and are not in `approved`/`committed`).
+    pub governance_proposals: u64,
+    /// Steward violations honest members reported against Byzantine members, by kind:
+    /// distinct (offender, kind, epoch).
+    pub steward_violations: BTreeMap<String, u64>,
+    /// The same against honest members (what network faults look like from outside).
+    pub honest_accused: BTreeMap<String, u64>,
+    /// Vote equivocations honest members detected: distinct (proposal, voter).
+    pub vote_equivocations: u64,
+    /// Epochs in which recovery mode started (Layer 3).
+    pub recoveries: u64,
+    /// Steward lists installed by a re-election (retry round > 0, Layer 2).
+    pub reelections: u64,
+    /// Time from approval (the first honest YES) to commit (the first honest member that
+    /// applied it), by the layer that resolved it (see `Layer`).
+    pub resolution: BTreeMap<String, LayerStat>,
+    /// The samples behind `resolution`, for aggregation over runs (not serialized).
+    #[serde(skip)]
+    pub resolution_samples: Vec<(Layer, u64)>,
+    /// What became of each Byzantine member.
+    pub byzantine: Vec<ByzantineReport>,
     /// In liveness mode: the heal time, ms.
     pub heal_ms: Option<u64>,
     /// In liveness mode: the base of the commit bound, ms (see docs/traces.md).
@@ -140,6 +162,85 @@ pub struct Summary {
     /// SHA-256 over every input's output hash and state digest, in order: equal hashes mean
     /// byte-identical runs.
     pub run_hash: String,
+}
+
+/// The layer of steward protection that got an approved proposal committed, inferred from
+/// what honest members reported between its approval and its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// Layer 1, committed by the epoch steward (no steward was reported inactive).
+    EpochSteward,
+    /// Layer 1, committed after the rotation walked past a steward (an `Inactivity`
+    /// violation was reported in an epoch in between).
+    Rotation,
+    /// Layer 2: a re-elected list (retry round > 0) was installed in between.
+    Reelection,
+    /// Layer 3: recovery mode was on when it was committed, or started in between.
+    Recovery,
+}
+
+impl Layer {
+    /// Every layer, in order.
+    pub const ALL: [Layer; 4] = [
+        Layer::EpochSteward,
+        Layer::Rotation,
+        Layer::Reelection,
+        Layer::Recovery,
+    ];
+
+    /// Its name in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::EpochSteward => "layer1_epoch_steward",
+            Layer::Rotation => "layer1_rotation",
+            Layer::Reelection => "layer2_reelection",
+            Layer::Recovery => "layer3_recovery",
+        }
+    }
+}
+
+/// Count and percentiles of one layer's approval-to-commit times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerStat {
+    /// Proposals.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: u64,
+    /// 99th percentile, ms.
+    pub p99_ms: u64,
+}
+
+impl LayerStat {
+    /// The statistics of `samples` (ms).
+    pub fn of(samples: &[u64]) -> Self {
+        Self {
+            count: samples.len() as u64,
+            p50_ms: percentile(samples, 50),
+            p99_ms: percentile(samples, 99),
+        }
+    }
+}
+
+/// What became of one Byzantine member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ByzantineReport {
+    /// Node index.
+    pub node: usize,
+    /// Its fault (`ByzantineKind::name`).
+    pub kind: String,
+    /// When it started misbehaving, ms (`None`: never, e.g. it was not a member).
+    pub active_ms: Option<u64>,
+    /// When an honest member first applied its removal, ms.
+    pub removed_ms: Option<u64>,
+    /// Its score in the group state at the end (an honest member's view), if a member.
+    pub final_score: Option<i64>,
+    /// Violations honest members reported against it, by kind (distinct epochs).
+    pub reported: BTreeMap<String, u64>,
+    /// Misbehaviours it attempted (hooks called, spam proposals).
+    pub attempts: u64,
+    /// Of those, refused by its own core (rate limits, nothing to commit, ...).
+    pub refused: u64,
 }
 
 #[cfg(test)]

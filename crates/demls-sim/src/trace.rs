@@ -15,7 +15,7 @@ use demls_core::ConversationConfig;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use crate::node::{Command, Input, InputRecord, SimNode, TimeBase};
+use crate::node::{ByzantineInput, Command, Input, InputRecord, SimNode, TimeBase};
 use crate::scenario::Scenario;
 
 /// Generated types of `proto/demls/sim/v1/trace.proto`.
@@ -155,6 +155,21 @@ pub fn to_pb(step: u64, r: &InputRecord, output_hash: [u8; 32]) -> pb::TraceReco
         Input::Entropy(bytes) => I::Entropy(bytes.clone()),
         Input::Crash => I::Crash(pb::Crash {}),
         Input::Restart { unix_ms } => I::Restart(pb::Restart { unix_ms: *unix_ms }),
+        Input::Byzantine(b) => {
+            use pb::byzantine::Act as A;
+            let act = match b {
+                ByzantineInput::Set { silent, censor } => A::Set(pb::Behaviour {
+                    silent: *silent,
+                    censor: censor.as_ref().map(|m| m.as_bytes().to_vec()),
+                }),
+                ByzantineInput::CommitBatch(batch) => A::CommitBatch(pb::CommitBatch {
+                    proposals: batch.iter().map(|d| d.0.to_vec()).collect(),
+                }),
+                ByzantineInput::EquivocateCommits => A::EquivocateCommits(pb::EquivocateCommits {}),
+                ByzantineInput::EquivocateVotes(p) => A::EquivocateVotes(p.0.to_vec()),
+            };
+            I::Byzantine(pb::Byzantine { act: Some(act) })
+        }
     };
     pb::TraceRecord {
         step,
@@ -224,6 +239,40 @@ pub fn from_pb(index: usize, r: &pb::TraceRecord) -> Result<Input, TraceError> {
             I::Entropy(b) => Input::Entropy(b.clone()),
             I::Crash(_) => Input::Crash,
             I::Restart(r) => Input::Restart { unix_ms: r.unix_ms },
+            I::Byzantine(b) => {
+                use pb::byzantine::Act as A;
+                let digest = |bytes: &[u8]| {
+                    bytes
+                        .try_into()
+                        .map(ProposalDigest)
+                        .map_err(|_| corrupt(index, "proposal digest is not 32 bytes"))
+                };
+                Input::Byzantine(
+                    match b
+                        .act
+                        .as_ref()
+                        .ok_or_else(|| corrupt(index, "empty Byzantine input"))?
+                    {
+                        A::Set(s) => ByzantineInput::Set {
+                            silent: s.silent,
+                            censor: s
+                                .censor
+                                .as_ref()
+                                .map(|m| MemberId::new(m.clone()))
+                                .transpose()
+                                .map_err(|e| corrupt(index, e.to_string()))?,
+                        },
+                        A::CommitBatch(c) => ByzantineInput::CommitBatch(
+                            c.proposals
+                                .iter()
+                                .map(|p| digest(p))
+                                .collect::<Result<_, _>>()?,
+                        ),
+                        A::EquivocateCommits(_) => ByzantineInput::EquivocateCommits,
+                        A::EquivocateVotes(p) => ByzantineInput::EquivocateVotes(digest(p)?),
+                    },
+                )
+            }
         },
     )
 }
