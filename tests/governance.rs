@@ -362,3 +362,53 @@ fn a_joiner_holds_the_group_state_everyone_else_holds() {
         .any(|r| matches!(r, Record::Refused(i, e) if *i == j && e.contains("group parameters")));
     assert!(!refused);
 }
+
+#[test]
+fn silent_stewards_are_re_elected_around_before_recovery() {
+    // Re-election allowed (Layer 2): the list elected at retry round 1 or later commits.
+    let mut net = network(310, 7, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    for s in &stewards {
+        let i = index_of(&net, s);
+        net.members[i].test_set_byzantine(Byzantine {
+            silent: true,
+            censor: None,
+        });
+    }
+    let j = net.join();
+    net.run();
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "a re-elected list admitted the joiner"
+    );
+    let honest = (0..7)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    let state = net.members[honest].group_state().unwrap();
+    assert!(state.retry_round > 0, "the list came from a re-election");
+    assert!(!net
+        .events(honest)
+        .iter()
+        .any(|e| matches!(e, Event::RecoveryStarted)));
+    net.assert_agreement();
+}
+
+#[test]
+fn a_steward_that_leaves_is_committed_by_another_and_not_blamed() {
+    let mut net = network(311, 5, |_| {});
+    let leaver = net.members[0].rotation()[0].clone();
+    let l = index_of(&net, &leaver);
+    let now = net.now;
+    net.members[l].leave(now).unwrap();
+    net.drain(l);
+    net.run();
+    assert_eq!(net.members[l].phase(), Phase::Closed);
+    let honest = (0..5).find(|&i| i != l).unwrap();
+    assert!(!net.members[honest].roster().contains(&leaver));
+    assert!(!violations(&net, honest, ViolationKind::Censorship).contains(&leaver));
+    net.assert_agreement();
+}

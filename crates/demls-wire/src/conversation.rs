@@ -42,7 +42,7 @@ pub fn decode_packet(bytes: &[u8], limits: &Limits) -> Result<v1::Packet, WireEr
         )?,
         Some(Body::Welcome(w)) => {
             check_bytes("WelcomeMessage.welcome", &w.welcome, limits.max_message_len)?;
-            for a in &w.carried_approvals {
+            for a in w.carried_approvals.iter().chain(&w.carried_rejections) {
                 check_bytes(
                     "WelcomeMessage.carried_approvals",
                     a,

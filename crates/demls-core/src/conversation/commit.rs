@@ -137,6 +137,11 @@ impl Conversation {
                         if self.round.started.is_none() {
                             self.on_freeze_closed(now);
                         }
+                    } else if yes && election && self.round.started.is_some() {
+                        // A re-election finalized while the round runs: "the new steward list
+                        // is installed and Layer 1 is applied again" — the rotation restarts
+                        // with the elected list, whose stewards commit it.
+                        self.on_freeze_closed(now);
                     } else if yes {
                         self.arm_freeze(now);
                     } else if election && retired.is_none() {
@@ -205,7 +210,21 @@ impl Conversation {
         let mut batch = Vec::new();
         let (mut removal, mut election, mut deadlock) = (false, false, false);
         let mut joiners: Vec<&MemberId> = Vec::new();
-        for d in self.approved.iter().chain(self.rejected.iter()) {
+        // Emergency removals first: "only after being finalized with a YES outcome, MUST be
+        // included in the subsequent commit".
+        let emergency = |d: &&ProposalDigest| {
+            matches!(
+                self.actions.get(*d),
+                Some(ParsedAction::RemoveBelowThreshold { .. })
+            )
+        };
+        let order = self
+            .approved
+            .iter()
+            .filter(emergency)
+            .chain(self.approved.iter().filter(|d| !emergency(d)))
+            .chain(self.rejected.iter());
+        for d in order {
             if batch.len() >= self.config.max_commit_batch {
                 break;
             }
@@ -540,6 +559,8 @@ impl Conversation {
         });
         self.evidence
             .retain(|d, _| carried.contains(d) || rejected.contains(d));
+        let actions = &self.actions;
+        self.creators.retain(|d, _| actions.contains_key(d));
         self.approved = carried;
         if !self.approved.is_empty() {
             self.arm_freeze(now);

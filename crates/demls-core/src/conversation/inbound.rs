@@ -1,6 +1,7 @@
 //! Inbound packets: decoding, routing by body, and the handling of key packages, welcomes,
 //! fragments and MLS messages. Every path validates before it changes protocol state.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use demls_consensus::{Ingested, MemberId, SignedProposal, VotingMessage};
@@ -47,7 +48,9 @@ impl Conversation {
         use v1::packet::Body;
         match packet.body.expect("checked by the wire decoder") {
             Body::KeyPackage(k) => self.on_key_package(now, &k.key_package),
-            Body::Welcome(w) => self.on_welcome(now, &w.welcome, &w.carried_approvals),
+            Body::Welcome(w) => {
+                self.on_welcome(now, &w.welcome, &w.carried_approvals, &w.carried_rejections)
+            }
             Body::MlsMessage(m) => self.on_mls_message(now, m),
             Body::Fragment(_) if reassembled => Err(Error::NestedFragment),
             Body::Fragment(f) => {
@@ -105,6 +108,7 @@ impl Conversation {
         now: Instant,
         bytes: &[u8],
         carried_approvals: &[Vec<u8>],
+        carried_rejections: &[Vec<u8>],
     ) -> Result<(), Error> {
         if self.phase != Phase::PendingJoin {
             return Ok(());
@@ -129,19 +133,33 @@ impl Conversation {
         // The committer's approvals it has not committed yet (see `WelcomeMessage`): parsed
         // before anything changes, so a bad list refuses the welcome as a whole.
         let mut carried = Vec::new();
-        for bytes in carried_approvals {
+        for (bytes, rejected) in carried_approvals
+            .iter()
+            .map(|b| (b, false))
+            .chain(carried_rejections.iter().map(|b| (b, true)))
+        {
             let VotingMessage::Proposal(p) = VotingMessage::decode(bytes, &self.limits)? else {
                 return Err(Error::InvalidProposal("carried approval is not a proposal"));
             };
             let action =
                 governance::decode(self.provider.crypto(), &p.payload, &self.limits, None)?;
-            carried.push((p.digest(), action));
+            if rejected && action.kind() != demls_consensus::ProposalKind::Emergency {
+                return Err(Error::InvalidProposal(
+                    "carried rejection is not an emergency proposal",
+                ));
+            }
+            carried.push((p.digest(), action, p.header.creator.clone(), rejected));
         }
         let group = staged.into_group(&self.provider).map_err(mls_error)?;
         self.install_group(group)?;
-        for (digest, action) in carried {
+        for (digest, action, creator, rejected) in carried {
             self.actions.insert(digest, action);
-            self.approved.insert(digest);
+            self.creators.insert(digest, creator);
+            if rejected {
+                self.rejected.insert(digest);
+            } else {
+                self.approved.insert(digest);
+            }
         }
         self.timers.stop(TimerKind::PendingJoinExpiry);
         let epoch = self.epoch().expect("installed");
@@ -330,7 +348,22 @@ impl Conversation {
                 None
             }
             VotingMessage::Bundle(b) => match &b.proposal {
-                Some(p) => self.unknown_action(now, p)?,
+                Some(p) => {
+                    // "Partial Freeze Semantics": a new lower-priority proposal is dropped in
+                    // a bundle too — unless the bundle can be evidence of its decision (it
+                    // holds votes of at least ⌈2n/3⌉ voters, all checked on ingestion): a
+                    // commit's evidence must still reach members.
+                    let blocking = self.frozen_below();
+                    let voters: BTreeSet<&MemberId> = b.votes.iter().map(|v| &v.voter).collect();
+                    let quorum = (2 * self.roster().len()).div_ceil(3);
+                    if blocking.is_some_and(|f| f > p.header.kind.priority())
+                        && !self.actions.contains_key(&p.digest())
+                        && voters.len() < quorum
+                    {
+                        return Err(Error::Frozen);
+                    }
+                    self.unknown_action(now, p)?
+                }
                 None => None,
             },
         };

@@ -153,6 +153,9 @@ pub struct Conversation {
     /// Emergency proposals finalized NO and not yet committed: the next commit records them
     /// (their creators' penalty).
     rejected: BTreeSet<ProposalDigest>,
+    /// Creators of proposals this member knows only from a Welcome (decided before it
+    /// joined), for the score deltas of the commit that applies them.
+    creators: BTreeMap<ProposalDigest, MemberId>,
     /// Fault injection (feature `test-utils`): how this member misbehaves as a steward.
     #[cfg(feature = "test-utils")]
     byzantine: round::Byzantine,
@@ -296,6 +299,7 @@ impl Conversation {
             recovery: false,
             round: round::CommitRound::default(),
             rejected: BTreeSet::new(),
+            creators: BTreeMap::new(),
             #[cfg(feature = "test-utils")]
             byzantine: Default::default(),
             actions: BTreeMap::new(),
@@ -423,6 +427,10 @@ impl Conversation {
         self.round.hash(&mut h);
         for d in &self.rejected {
             h.update(d.0);
+        }
+        for (d, m) in &self.creators {
+            h.update(d.0);
+            lp(&mut h, m.as_bytes());
         }
 
         if let Some(v) = &self.voting {

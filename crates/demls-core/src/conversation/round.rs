@@ -189,21 +189,44 @@ impl Conversation {
         gov.walk(epoch, &roster)
     }
 
+    /// Members whose removal (or leave) is finalized YES here and not yet committed: not
+    /// eligible to commit ("eligible ... if it is a current group member and not pending
+    /// removal", Layer 1).
+    fn pending_removal(&self) -> Vec<&MemberId> {
+        self.approved
+            .iter()
+            .filter_map(|d| self.actions.get(d))
+            .filter(|a| a.is_removal())
+            .filter_map(|a| a.subject())
+            .collect()
+    }
+
     /// Who commits this epoch, in order: every member by id in recovery mode; the list an
-    /// approved election installs (its stewards commit it); otherwise the group's rotation.
+    /// approved election installs (its stewards commit it); otherwise the group's rotation —
+    /// without members pending removal (the score deltas use the group's rotation as
+    /// recorded, `walk_of_batch`, which every member computes alike).
     pub(super) fn primary_walk(&self) -> Vec<MemberId> {
-        if self.recovery {
-            return self.roster();
+        let mut walk = if self.recovery {
+            self.roster()
+        } else {
+            match self.approved_election() {
+                Some((d, _, _)) => self.walk_of_batch(&[d]),
+                None => self.walk_of_batch(&[]),
+            }
+        };
+        let pending = self.pending_removal();
+        if walk.len() > pending.len() {
+            walk.retain(|m| !pending.contains(&m));
         }
-        match self.approved_election() {
-            Some((d, _, _)) => self.walk_of_batch(&[d]),
-            None => self.walk_of_batch(&[]),
-        }
+        walk
     }
 
     /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
     /// approved election, or any member in recovery mode.
     pub(super) fn may_commit(&self, sender: &MemberId) -> bool {
+        if self.pending_removal().contains(&sender) {
+            return false;
+        }
         if self.recovery && self.roster().contains(sender) {
             return true;
         }
@@ -269,9 +292,10 @@ impl Conversation {
     ) -> Result<GroupState, Error> {
         let mut next = self.gov()?.clone();
         let epoch = self.epoch_u64();
-        let recovery_commit = batch
-            .iter()
-            .any(|d| matches!(self.actions.get(d), Some(ParsedAction::Deadlock)));
+        let recovery_commit = batch.iter().any(|d| {
+            matches!(self.actions.get(d), Some(ParsedAction::Deadlock))
+                && !self.rejected.contains(d)
+        });
         if recovery_commit {
             next.adjust(committer, next.config.commit_reward);
         } else {
@@ -281,7 +305,11 @@ impl Conversation {
             let Some(action) = self.actions.get(d) else {
                 continue;
             };
-            let creator = || self.signed_proposal(d).map(|p| p.header.creator.clone());
+            let creator = || {
+                self.signed_proposal(d)
+                    .map(|p| p.header.creator.clone())
+                    .or_else(|| self.creators.get(d).cloned())
+            };
             match action {
                 ParsedAction::Elect {
                     stewards,
@@ -349,7 +377,9 @@ impl Conversation {
             .as_ref()
             .expect("a member has a group state")
             .config;
-        if self.recovery {
+        // "Recovery inactivity": re-elections (Layer 2) and recovery mode (Layer 3) use the
+        // shorter duration, so retries do not burn a full epoch.
+        if self.recovery || self.round.reelections > 0 {
             g.recovery_inactivity
         } else {
             g.commit_inactivity
@@ -620,10 +650,7 @@ impl Conversation {
         }
         match self.try_build(now, &batch, false) {
             Ok(()) => self.consider_round(now),
-            Err(e) => {
-                eprintln!("DEBUG build failed: {e}");
-                tracing::error!(error = %e, "failed to build a commit candidate")
-            }
+            Err(e) => tracing::error!(error = %e, "failed to build a commit candidate"),
         }
     }
 
@@ -644,14 +671,16 @@ impl Conversation {
                 )?;
             }
         }
-        // Approvals this commit leaves for later: joiners cannot have their votes.
-        let carried_approvals: Vec<Vec<u8>> = self
-            .approved
-            .iter()
-            .filter(|d| !batch.contains(d))
-            .filter_map(|d| self.signed_proposal(d))
-            .map(|p| demls_consensus::VotingMessage::Proposal(p).encode())
-            .collect();
+        // Decisions this commit leaves for later: joiners cannot have their votes.
+        let carry = |set: &BTreeSet<ProposalDigest>| -> Vec<Vec<u8>> {
+            set.iter()
+                .filter(|d| !batch.contains(d))
+                .filter_map(|d| self.signed_proposal(d))
+                .map(|p| demls_consensus::VotingMessage::Proposal(p).encode())
+                .collect()
+        };
+        let carried_approvals = carry(&self.approved);
+        let carried_rejections = carry(&self.rejected);
         let (adds, removals, added, removed) = self.changes_of(batch)?;
         let roster_after = roster_after(&self.roster(), &added, &removed);
         let next = self.next_state(&self.me.clone(), batch, &roster_after)?;
@@ -696,6 +725,7 @@ impl Conversation {
                     demls_wire::v1::WelcomeMessage {
                         welcome,
                         carried_approvals,
+                        carried_rejections,
                     },
                 ));
                 Some(packet.encode_to_vec())
@@ -865,10 +895,19 @@ impl Conversation {
             .filter(|c| c.batch.len() < winner.batch.len())
             .map(|c| c.committer.clone())
             .collect();
-        let mine = self.commit_batch();
+        // What the committer could have included: this member's batch without the committer's
+        // own removal, which it must leave to another steward ("Self-Removal").
+        let mine = self
+            .commit_batch()
+            .into_iter()
+            .filter(|d| self.approved.contains(d))
+            .filter(|d| {
+                let action = &self.actions[d];
+                !(action.is_removal() && action.subject() == Some(&winner.committer))
+            })
+            .count();
         let censored = winner.committer != self.me
-            && mine.len() > winner.batch.len()
-            && mine.iter().filter(|d| self.approved.contains(d)).count()
+            && mine
                 > winner
                     .batch
                     .iter()

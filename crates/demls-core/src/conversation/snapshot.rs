@@ -291,6 +291,11 @@ impl Conversation {
         for m in &round.equivocators {
             w.bytes(m.as_bytes());
         }
+        w.u32(self.creators.len() as u32);
+        for (d, m) in &self.creators {
+            w.0.extend_from_slice(&d.0);
+            w.bytes(m.as_bytes());
+        }
         w.u32(round.claimed.len() as u32);
         for (d, m) in &round.claimed {
             w.0.extend_from_slice(d);
@@ -485,6 +490,10 @@ impl Conversation {
         }
         for _ in 0..r.u32()? {
             c.round.equivocators.insert(r.member()?);
+        }
+        for _ in 0..r.u32()? {
+            let d = r.digest()?;
+            c.creators.insert(d, r.member()?);
         }
         for _ in 0..r.u32()? {
             let d = r.digest()?.0;
