@@ -233,3 +233,307 @@ fn generated_scenarios_keep_every_safety_invariant() {
         run(&s);
     }
 }
+
+// ----- Byzantine members (multi-steward governance) -----
+
+use demls_sim::scenario::{ByzantineFault, ByzantineKind};
+
+/// Seeds every Byzantine scenario runs with.
+const BYZANTINE_SEEDS: [u64; 3] = [1, 2, 3];
+
+/// Seven members on a clean network, churn every 4 s (joins, leaves, removals) and some
+/// chat for 90 s; node 1 is Byzantine from the moment the group is complete; liveness mode
+/// (the network heals at once, so every approved proposal must commit).
+fn byzantine(kind: ByzantineKind, seed: u64) -> Scenario {
+    let mut s = quiet(7, seed);
+    s.duration_ms = 90_000;
+    s.workload.churn_interval_ms = 4_000;
+    s.workload.join_weight = 2;
+    s.workload.leave_weight = 1;
+    s.workload.remove_weight = 1;
+    s.workload.messages_per_minute = 30;
+    s.workload.min_members = 5;
+    s.workload.max_members = 10;
+    s.network.relay_split_ms = Some(500);
+    s.byzantine = vec![ByzantineFault {
+        kind,
+        node: 1,
+        from_ms: 0,
+        target: None,
+    }];
+    s.mode = Mode::Liveness;
+    s
+}
+
+/// Runs every seed's scenario, checks `expect` on each summary, and fails with every broken
+/// invariant and expectation of every seed at once (with the scenario to reproduce it).
+fn run_all(
+    scenarios: Vec<Scenario>,
+    expect: impl Fn(&Scenario, &Summary) -> Vec<String>,
+) -> Vec<Summary> {
+    let mut failures = Vec::new();
+    let mut out = Vec::new();
+    for s in scenarios {
+        let mut sim = Sim::new(
+            s.clone(),
+            Options {
+                threads: 1,
+                verbose: false,
+            },
+        )
+        .unwrap();
+        let m = sim.run(|_| {});
+        let mut problems: Vec<String> = m
+            .violations
+            .iter()
+            .map(|v| {
+                format!(
+                    "{:?} at {} ms node {:?}: {}",
+                    v.invariant, v.time_ms, v.node, v.detail
+                )
+            })
+            .collect();
+        problems.extend(expect(&s, &m));
+        if !problems.is_empty() {
+            failures.push(format!(
+                "seed {}:\n  {}\n  byzantine: {:?}\n  scenario: {}",
+                s.seed,
+                problems.join("\n  "),
+                m.byzantine,
+                s.to_json()
+            ));
+        }
+        out.push(m);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    out
+}
+
+fn check(problems: &mut Vec<String>, ok: bool, what: impl Into<String>) {
+    if !ok {
+        problems.push(what.into());
+    }
+}
+
+fn reported(m: &Summary, kind: &str) -> u64 {
+    m.byzantine[0].reported.get(kind).copied().unwrap_or(0)
+}
+
+fn layer(m: &Summary, name: &str) -> u64 {
+    m.resolution.get(name).map_or(0, |l| l.count)
+}
+
+#[test]
+fn a_silent_steward_is_walked_past_penalised_and_removed() {
+    let runs = run_all(
+        BYZANTINE_SEEDS
+            .map(|seed| byzantine(ByzantineKind::SilentSteward, seed))
+            .to_vec(),
+        |_, m| {
+            let mut p = Vec::new();
+            let b = &m.byzantine[0];
+            check(&mut p, b.active_ms.is_some(), "never became Byzantine");
+            check(
+                &mut p,
+                reported(m, "Inactivity") >= 1,
+                "no Inactivity reported against it",
+            );
+            check(
+                &mut p,
+                layer(m, "layer1_rotation") >= 1,
+                "no commit after walking past it",
+            );
+            check(
+                &mut p,
+                m.uncommitted == 0 && m.committed >= 10,
+                format!("commits: {m:?}"),
+            );
+            check(
+                &mut p,
+                b.removed_ms.is_some() || b.final_score.is_some_and(|s| s < 100),
+                "neither removed nor penalised",
+            );
+            p
+        },
+    );
+    // Its failures accumulate: in at least one run its score reaches the threshold and the
+    // group removes it (the workload never removes a Byzantine member, only a
+    // RemoveBelowThreshold emergency proposal can).
+    assert!(
+        runs.iter().any(|m| m.byzantine[0].removed_ms.is_some()),
+        "{:?}",
+        runs.iter().map(|m| &m.byzantine).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_censoring_stewards_victim_is_still_committed_by_the_rotation() {
+    let runs = run_all(
+        BYZANTINE_SEEDS
+            .map(|seed| byzantine(ByzantineKind::CensoringSteward, seed))
+            .to_vec(),
+        |_, m| {
+            let mut p = Vec::new();
+            // The censor leaves out the next joiner's add (and then the next one's); every
+            // approved proposal still commits, in a later epoch by another steward.
+            check(
+                &mut p,
+                m.uncommitted == 0,
+                "an approved proposal was never committed",
+            );
+            check(&mut p, m.joins_started > 7, "no joiner to censor");
+            p
+        },
+    );
+    // Members see its shorter commits: at least one run reports it for censorship.
+    assert!(
+        runs.iter().any(|m| reported(m, "Censorship") >= 1),
+        "{:?}",
+        runs.iter().map(|m| &m.byzantine).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_equivocating_steward_never_forks_the_group() {
+    // With and without relays of the two halves' commits (gossip heals the split after
+    // 500 ms, or never): no fork (the checker), the equivocation is reported, commits land.
+    let mut scenarios = Vec::new();
+    for seed in BYZANTINE_SEEDS {
+        let s = byzantine(ByzantineKind::EquivocatingSteward, seed);
+        let mut split = s.clone();
+        split.network.relay_split_ms = None;
+        scenarios.push(s);
+        scenarios.push(split);
+    }
+    run_all(scenarios, |_, m| {
+        let mut p = Vec::new();
+        check(&mut p, m.byzantine[0].attempts >= 1, "never equivocated");
+        check(
+            &mut p,
+            reported(m, "Equivocation") >= 1,
+            "no Equivocation reported",
+        );
+        check(
+            &mut p,
+            m.uncommitted == 0 && m.committed >= 5,
+            format!("commits: {m:?}"),
+        );
+        p
+    });
+}
+
+#[test]
+fn a_commit_of_an_undecided_proposal_is_refused_and_a_backup_commits() {
+    run_all(
+        BYZANTINE_SEEDS
+            .map(|seed| byzantine(ByzantineKind::NonfinalizedCommit, seed))
+            .to_vec(),
+        |_, m| {
+            let mut p = Vec::new();
+            let b = &m.byzantine[0];
+            check(
+                &mut p,
+                b.attempts >= 1,
+                "never committed an undecided proposal",
+            );
+            check(
+                &mut p,
+                reported(m, "NonFinalized") + reported(m, "BrokenCommit") >= 1,
+                "no NonFinalized/BrokenCommit reported",
+            );
+            // Its own removal proposals were voted down and never applied (a removal without
+            // an approval would break Validity).
+            check(
+                &mut p,
+                m.rejected >= 1,
+                "its undecided proposal was not rejected",
+            );
+            check(
+                &mut p,
+                m.uncommitted == 0 && m.committed >= 10,
+                format!("commits: {m:?}"),
+            );
+            p
+        },
+    );
+}
+
+#[test]
+fn a_proposal_spammer_hits_the_rate_limits_and_honest_proposals_still_commit() {
+    run_all(
+        BYZANTINE_SEEDS
+            .map(|seed| byzantine(ByzantineKind::ProposalSpammer, seed))
+            .to_vec(),
+        |s, m| {
+            let mut p = Vec::new();
+            let b = &m.byzantine[0];
+            let accepted = b.attempts - b.refused;
+            check(&mut p, b.attempts >= 100, "too few spam attempts");
+            check(&mut p, b.refused >= 1, "its core never refused a proposal");
+            // Its core opens at most the per-epoch limit per epoch.
+            let limit = s.config.max_proposals_per_member_per_epoch as u64 * (m.epochs + 1);
+            check(
+                &mut p,
+                accepted <= limit,
+                format!("{accepted} accepted > {limit}"),
+            );
+            check(
+                &mut p,
+                m.rejected >= accepted.min(10),
+                "spam was not voted down",
+            );
+            check(
+                &mut p,
+                m.uncommitted == 0 && m.committed >= 10,
+                format!("commits: {m:?}"),
+            );
+            check(&mut p, m.members >= 5, "the group shrank");
+            p
+        },
+    );
+}
+
+#[test]
+fn a_vote_equivocator_is_detected_and_decisions_agree() {
+    run_all(
+        BYZANTINE_SEEDS
+            .map(|seed| byzantine(ByzantineKind::VoteEquivocator, seed))
+            .to_vec(),
+        |_, m| {
+            // Consensus agreement is the checker's; here: its split votes were seen (relays
+            // bring each half the other half's vote) and nothing stalled.
+            let mut p = Vec::new();
+            check(
+                &mut p,
+                m.byzantine[0].attempts >= 5,
+                "too few proposals to equivocate on",
+            );
+            check(
+                &mut p,
+                m.vote_equivocations >= 1,
+                "no equivocation detected",
+            );
+            check(
+                &mut p,
+                m.uncommitted == 0 && m.committed >= 10,
+                format!("commits: {m:?}"),
+            );
+            p
+        },
+    );
+}
+
+#[test]
+fn the_byzantine_mix_keeps_every_safety_invariant() {
+    // Generated cases with Byzantine members of every kind, faults everywhere.
+    let mut scenarios = Vec::new();
+    for case in 0..12 {
+        let s = Scenario::generate_mixed(case, demls_sim::scenario::ByzantineMix::Any);
+        assert!(!s.byzantine.is_empty());
+        scenarios.push(Scenario {
+            mode: Mode::Safety,
+            ..s
+        });
+    }
+    run_all(scenarios, |_, _| Vec::new());
+}
