@@ -31,6 +31,9 @@ enum Cmd {
     Run(Box<RunArgs>),
     /// Draw and run many small scenarios; report failures with their reproduction commands.
     Swarm(SwarmArgs),
+    /// Time approval→commit under each Byzantine fault, by the layer of steward protection
+    /// that resolved it, over many seeds; prints the table of docs/performance.md.
+    Measure(MeasureArgs),
     /// Re-execute a recorded trace and report "identical" or the first divergence.
     Replay {
         /// The trace file.
@@ -69,6 +72,10 @@ struct RunArgs {
     /// Run the swarm scenario drawn from this case seed (as `swarm` reports).
     #[arg(long, conflicts_with = "scenario")]
     generated: Option<u64>,
+    /// Run the scenario of `demls-sim measure` for this fault (a kind, or `none`); use
+    /// `--seed` for the seed.
+    #[arg(long, conflicts_with_all = ["scenario", "generated"])]
+    byzantine_bench: Option<String>,
     /// With `--generated`: the swarm's `--byzantine` choice (drawn, none, any or a kind).
     #[arg(long, requires = "generated", default_value = "drawn")]
     byzantine_mix: String,
@@ -195,12 +202,32 @@ struct SwarmArgs {
     byzantine: String,
 }
 
+#[derive(Args, Debug)]
+struct MeasureArgs {
+    /// Seeds per fault (seeds SEED..SEED+RUNS).
+    #[arg(long, default_value_t = 20)]
+    runs: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Faults to measure (default: none, then every kind).
+    #[arg(long)]
+    kind: Vec<String>,
+    /// Parallel runs (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run(cli.run),
         Some(Cmd::Run(args)) => run(*args),
         Some(Cmd::Swarm(args)) => swarm(args),
+        Some(Cmd::Measure(args)) => measure(args),
         Some(Cmd::Replay { file }) => replay_file(&file),
         Some(Cmd::Extract { file, member, out }) => extract(&file, member, out),
     };
@@ -223,7 +250,17 @@ fn build_scenario(a: &RunArgs) -> Fallible<Scenario> {
             Scenario::from_json(&json)?
         }
         (None, Some(case)) => Scenario::generate_mixed(case, parse_mix(&a.byzantine_mix)?),
-        (None, None) => Scenario::default(),
+        (None, None) => match a.byzantine_bench.as_deref() {
+            None => Scenario::default(),
+            Some("none") => Scenario::byzantine_bench(None, a.seed.unwrap_or(1)),
+            Some(k) => Scenario::byzantine_bench(
+                Some(
+                    ByzantineKind::from_name(k)
+                        .ok_or_else(|| format!("unknown Byzantine kind '{k}'"))?,
+                ),
+                a.seed.unwrap_or(1),
+            ),
+        },
     };
     if let Some(v) = a.seed {
         s.seed = v;
@@ -818,6 +855,178 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[derive(serde::Serialize)]
+struct MeasureRow {
+    fault: String,
+    runs: u64,
+    failing_runs: u64,
+    failing_by_invariant: std::collections::BTreeMap<String, u64>,
+    failing_seeds: Vec<u64>,
+    layers: std::collections::BTreeMap<String, demls_sim::stats::LayerStat>,
+    reported: std::collections::BTreeMap<String, u64>,
+    removed_runs: u64,
+    attempts: u64,
+    refused: u64,
+}
+
+#[allow(clippy::disallowed_methods)] // wall-clock time for the report
+fn measure(a: MeasureArgs) -> Fallible<ExitCode> {
+    use demls_sim::stats::{Layer, LayerStat};
+    let started = Instant::now();
+    let kinds: Vec<Option<ByzantineKind>> = if a.kind.is_empty() {
+        std::iter::once(None)
+            .chain(ByzantineKind::ALL.into_iter().map(Some))
+            .collect()
+    } else {
+        a.kind
+            .iter()
+            .map(|k| match k.as_str() {
+                "none" => Ok(None),
+                k => ByzantineKind::from_name(k)
+                    .map(Some)
+                    .ok_or_else(|| format!("unknown fault '{k}'")),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()?;
+    let jobs: Vec<(Option<ByzantineKind>, u64)> = kinds
+        .iter()
+        .flat_map(|k| (a.seed..a.seed + a.runs).map(move |seed| (*k, seed)))
+        .collect();
+    let results: Vec<(Option<ByzantineKind>, u64, Summary)> = pool.install(|| {
+        jobs.par_iter()
+            .map(|&(kind, seed)| {
+                let s = Scenario::byzantine_bench(kind, seed);
+                let mut sim = Sim::new(
+                    s,
+                    Options {
+                        threads: 1,
+                        verbose: false,
+                    },
+                )
+                .expect("the measurement scenario is valid");
+                (kind, seed, sim.run(|_| {}))
+            })
+            .collect()
+    });
+    let mut rows = Vec::new();
+    for kind in &kinds {
+        let runs: Vec<&(Option<ByzantineKind>, u64, Summary)> =
+            results.iter().filter(|(k, _, _)| k == kind).collect();
+        let mut row = MeasureRow {
+            fault: kind.map_or("none".to_owned(), |k| k.name().to_owned()),
+            runs: runs.len() as u64,
+            failing_runs: 0,
+            failing_by_invariant: Default::default(),
+            failing_seeds: Vec::new(),
+            layers: Default::default(),
+            reported: Default::default(),
+            removed_runs: 0,
+            attempts: 0,
+            refused: 0,
+        };
+        let mut samples: std::collections::BTreeMap<Layer, Vec<u64>> = Default::default();
+        for (_, seed, m) in &runs {
+            if !m.violations.is_empty() {
+                row.failing_runs += 1;
+                row.failing_seeds.push(*seed);
+                let kinds: std::collections::BTreeSet<String> = m
+                    .violations
+                    .iter()
+                    .map(|v| format!("{:?}", v.invariant))
+                    .collect();
+                for k in kinds {
+                    *row.failing_by_invariant.entry(k).or_default() += 1;
+                }
+            }
+            for (layer, ms) in &m.resolution_samples {
+                samples.entry(*layer).or_default().push(*ms);
+            }
+            for b in &m.byzantine {
+                for (k, v) in &b.reported {
+                    *row.reported.entry(k.clone()).or_default() += v;
+                }
+                row.removed_runs += u64::from(b.removed_ms.is_some());
+                row.attempts += b.attempts;
+                row.refused += b.refused;
+            }
+        }
+        for (layer, v) in samples {
+            row.layers
+                .insert(layer.name().to_owned(), LayerStat::of(&v));
+        }
+        rows.push(row);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let secs = |ms: u64| format!("{:.1}", ms as f64 / 1000.0);
+    println!(
+        "Byzantine measurement · seeds {}..={} · {} runs in {:.1} s · approval→commit in s (count · p50 · p99)\n",
+        a.seed,
+        a.seed + a.runs - 1,
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    print!("| fault | runs | failing runs |");
+    for l in Layer::ALL {
+        print!(" {} |", l.name());
+    }
+    println!(" reported against it | removed |");
+    print!("|---|---:|---|");
+    for _ in Layer::ALL {
+        print!("---|");
+    }
+    println!("---|---:|");
+    for r in &rows {
+        let failing = if r.failing_runs == 0 {
+            "0".to_owned()
+        } else {
+            format!(
+                "{} ({})",
+                r.failing_runs,
+                r.failing_by_invariant
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        print!("| {} | {} | {failing} |", r.fault, r.runs);
+        for l in Layer::ALL {
+            match r.layers.get(l.name()) {
+                Some(s) => print!(" {} · {} · {} |", s.count, secs(s.p50_ms), secs(s.p99_ms)),
+                None => print!(" — |"),
+            }
+        }
+        let reported = if r.reported.is_empty() {
+            "—".to_owned()
+        } else {
+            r.reported
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let removed = if r.fault == "none" {
+            "—".to_owned()
+        } else {
+            format!("{}/{}", r.removed_runs, r.runs)
+        };
+        println!(" {reported} | {removed} |");
+    }
+    for r in rows.iter().filter(|r| r.failing_runs > 0) {
+        println!(
+            "\nfailing {}: seeds {:?} (reproduce: demls-sim --byzantine-bench {} --seed SEED)",
+            r.fault, r.failing_seeds, r.fault
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The swarm scenario of `case`, in `mode` when given (liveness needs repair).

@@ -845,6 +845,54 @@ impl Scenario {
         s
     }
 
+    /// The scenario of the Byzantine-steward measurement (`demls-sim measure`,
+    /// docs/performance.md) and of the per-fault scenario tests: seven members on a clean
+    /// network (20 ms + up to 10 ms jitter, no loss), churn every 4 s on average (joins twice
+    /// as often as leaves or removals, between 5 and 10 members) and 30 chat messages a minute
+    /// for 90 s, honest splits relayed after 500 ms; node 1 has fault `kind` (`None`: nobody)
+    /// from the moment the initial group is complete; liveness mode.
+    pub fn byzantine_bench(kind: Option<ByzantineKind>, seed: u64) -> Self {
+        let mut s = Scenario {
+            seed,
+            members: 7,
+            duration_ms: 90_000,
+            ..Scenario::default()
+        };
+        s.network.link = Link {
+            latency_ms: 20,
+            jitter_ms: 10,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            ..Link::default()
+        };
+        s.network.partitions.clear();
+        s.network.relay_split_ms = Some(500);
+        s.faults.crashes.clear();
+        s.faults.max_clock_skew_ms = 0;
+        s.workload = Workload {
+            churn_interval_ms: 4_000,
+            join_weight: 2,
+            leave_weight: 1,
+            remove_weight: 1,
+            messages_per_minute: 30,
+            no_vote_probability: 0.0,
+            min_members: 5,
+            max_members: 10,
+        };
+        s.byzantine = kind
+            .map(|kind| ByzantineFault {
+                kind,
+                node: 1,
+                from_ms: 0,
+                target: None,
+            })
+            .into_iter()
+            .collect();
+        s.mode = Mode::Liveness;
+        s
+    }
+
     /// Replaces the Byzantine members with one of each of `kinds`, on distinct initial
     /// members drawn from `r`, each starting at a time drawn in the first half of the
     /// workload; raises the group's size floor so they stay fewer than a third.

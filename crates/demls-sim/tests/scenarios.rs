@@ -236,33 +236,17 @@ fn generated_scenarios_keep_every_safety_invariant() {
 
 // ----- Byzantine members (multi-steward governance) -----
 
-use demls_sim::scenario::{ByzantineFault, ByzantineKind};
+use demls_sim::scenario::ByzantineKind;
 
 /// Seeds every Byzantine scenario runs with.
 const BYZANTINE_SEEDS: [u64; 3] = [1, 2, 3];
 
 /// Seven members on a clean network, churn every 4 s (joins, leaves, removals) and some
 /// chat for 90 s; node 1 is Byzantine from the moment the group is complete; liveness mode
-/// (the network heals at once, so every approved proposal must commit).
+/// (the network heals at once, so every approved proposal must commit). The same scenario
+/// is what `demls-sim measure` times (docs/performance.md).
 fn byzantine(kind: ByzantineKind, seed: u64) -> Scenario {
-    let mut s = quiet(7, seed);
-    s.duration_ms = 90_000;
-    s.workload.churn_interval_ms = 4_000;
-    s.workload.join_weight = 2;
-    s.workload.leave_weight = 1;
-    s.workload.remove_weight = 1;
-    s.workload.messages_per_minute = 30;
-    s.workload.min_members = 5;
-    s.workload.max_members = 10;
-    s.network.relay_split_ms = Some(500);
-    s.byzantine = vec![ByzantineFault {
-        kind,
-        node: 1,
-        from_ms: 0,
-        target: None,
-    }];
-    s.mode = Mode::Liveness;
-    s
+    Scenario::byzantine_bench(Some(kind), seed)
 }
 
 /// Runs every seed's scenario, checks `expect` on each summary, and fails with every broken
