@@ -406,3 +406,151 @@ impl Checker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Input;
+    use crate::sim::member_name;
+    use demls_consensus::{Decision, Tally};
+
+    fn record(node: usize, events: Vec<Event>, open: Vec<ProposalDigest>) -> InputRecord {
+        InputRecord {
+            node,
+            time: 1_000_000,
+            input: Input::Tick,
+            result: Ok(()),
+            refusal: None,
+            transmits: Vec::new(),
+            events,
+            digest: None,
+            view: None,
+            phase: None,
+            epoch: Some(3),
+            split: None,
+            open,
+        }
+    }
+
+    fn opened(d: u8, action: Action, creator: usize) -> Event {
+        Event::ProposalOpened {
+            proposal: ProposalDigest([d; 32]),
+            action,
+            creator: member_name(creator),
+        }
+    }
+
+    fn decided(d: u8, action: Action, outcome: Outcome, by: DecidedBy) -> Event {
+        Event::ProposalDecided {
+            proposal: ProposalDigest([d; 32]),
+            action,
+            decision: Decision {
+                outcome,
+                tally: Tally {
+                    electorate: 4,
+                    yes: 3,
+                    no: 0,
+                },
+                by,
+            },
+        }
+    }
+
+    fn invariants(c: &Checker) -> Vec<Invariant> {
+        c.violations().iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn creating_a_lower_priority_proposal_while_an_emergency_one_is_open_is_a_violation() {
+        let ecp = Action::RemoveBelowThreshold(member_name(3));
+        let add = Action::Add(member_name(9));
+        // Node 1 sees node 2's emergency proposal; it stays open after the input.
+        let mut c = Checker::default();
+        c.observe(&record(
+            1,
+            vec![opened(1, ecp.clone(), 2)],
+            vec![ProposalDigest([1; 32])],
+        ));
+        assert!(c.violations().is_empty());
+        // A later input of node 1 creates an add: frozen, so a violation.
+        c.observe(&record(1, vec![opened(2, add.clone(), 1)], vec![]));
+        assert_eq!(invariants(&c), vec![Invariant::Priority]);
+
+        // Once the emergency proposal is decided (in the same input), creating is fine.
+        let mut c = Checker::default();
+        c.observe(&record(
+            1,
+            vec![opened(1, ecp.clone(), 2)],
+            vec![ProposalDigest([1; 32])],
+        ));
+        c.observe(&record(
+            1,
+            vec![
+                decided(1, ecp.clone(), Outcome::Yes, DecidedBy::Early),
+                opened(2, add.clone(), 1),
+            ],
+            vec![],
+        ));
+        assert!(c.violations().is_empty());
+
+        // Someone else's proposal is not this member's creation; a Byzantine member's is not
+        // checked at all.
+        let mut c = Checker::new([4].into_iter().collect());
+        c.observe(&record(
+            1,
+            vec![opened(1, ecp.clone(), 2)],
+            vec![ProposalDigest([1; 32])],
+        ));
+        c.observe(&record(1, vec![opened(2, add.clone(), 3)], vec![]));
+        c.observe(&record(
+            4,
+            vec![opened(1, ecp, 2)],
+            vec![ProposalDigest([1; 32])],
+        ));
+        c.observe(&record(4, vec![opened(3, add, 4)], vec![]));
+        assert!(c.violations().is_empty());
+    }
+
+    #[test]
+    fn early_decisions_that_differ_break_consensus_agreement_unless_revised_from_a_deadline() {
+        let add = Action::Add(member_name(9));
+        let mut c = Checker::default();
+        c.observe(&record(
+            1,
+            vec![decided(1, add.clone(), Outcome::Yes, DecidedBy::Early)],
+            vec![],
+        ));
+        c.observe(&record(
+            2,
+            vec![decided(1, add.clone(), Outcome::No, DecidedBy::Deadline)],
+            vec![],
+        ));
+        assert!(c.violations().is_empty());
+        assert_eq!(c.deadline_divergences(), 1);
+        // Node 2's deadline NO is revised to the final YES: consistent.
+        c.observe(&record(
+            2,
+            vec![Event::ProposalRevised {
+                proposal: ProposalDigest([1; 32]),
+                action: add.clone(),
+                decision: Decision {
+                    outcome: Outcome::Yes,
+                    tally: Tally {
+                        electorate: 4,
+                        yes: 3,
+                        no: 0,
+                    },
+                    by: DecidedBy::Early,
+                },
+            }],
+            vec![],
+        ));
+        assert!(c.violations().is_empty());
+        c.observe(&record(
+            3,
+            vec![decided(1, add, Outcome::No, DecidedBy::Early)],
+            vec![],
+        ));
+        assert_eq!(invariants(&c), vec![Invariant::ConsensusAgreement]);
+    }
+}

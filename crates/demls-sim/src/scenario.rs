@@ -956,5 +956,48 @@ mod tests {
         let s = Scenario::from_json("{\"members\": 3}").unwrap();
         assert_eq!(s.members, 3);
         assert_eq!(s.network, Scenario::default().network);
+        // Byzantine members: fewer than a third, one fault per node, known kinds.
+        let fault = |node| ByzantineFault {
+            kind: ByzantineKind::SilentSteward,
+            node,
+            from_ms: 0,
+            target: None,
+        };
+        let mut s = Scenario {
+            members: 7,
+            ..Scenario::default()
+        };
+        s.byzantine = vec![fault(1), fault(2)];
+        s.validate().unwrap();
+        s.byzantine.push(fault(3));
+        assert!(matches!(s.validate(), Err(ScenarioError::Config(_))));
+        s.byzantine = vec![fault(1), fault(1)];
+        assert!(matches!(s.validate(), Err(ScenarioError::Config(_))));
+        assert!(matches!(
+            Scenario::from_json("{\"byzantine\": [{\"kind\": \"loud_steward\", \"node\": 1}]}"),
+            Err(ScenarioError::Json(_))
+        ));
+        let s = Scenario::from_json(
+            "{\"members\": 4, \"byzantine\": [{\"kind\": \"vote_equivocator\", \"node\": 2}]}",
+        )
+        .unwrap();
+        assert_eq!(s.byzantine[0].kind, ByzantineKind::VoteEquivocator);
+        for k in ByzantineKind::ALL {
+            assert_eq!(ByzantineKind::from_name(k.name()), Some(k));
+            assert_eq!(ByzantineMix::parse(k.name()), Some(ByzantineMix::Only(k)));
+        }
+        // Every mix keeps the generated cases valid.
+        for case in 0..50 {
+            for mix in [
+                ByzantineMix::Any,
+                ByzantineMix::None,
+                ByzantineMix::Only(ByzantineKind::ProposalSpammer),
+            ] {
+                let s = Scenario::generate_mixed(case, mix);
+                s.validate()
+                    .unwrap_or_else(|e| panic!("case {case} {mix:?}: {e}"));
+                assert_eq!(s.byzantine.is_empty(), mix == ByzantineMix::None);
+            }
+        }
     }
 }

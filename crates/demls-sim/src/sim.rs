@@ -954,7 +954,7 @@ impl Sim {
             Global::Crash { node, down } => self.crash(node, t, down),
             Global::RandomCrash => {
                 if !self.healed {
-                    if let Some(node) = self.random_member(false) {
+                    if let Some(node) = self.random_member(self.multi_steward()) {
                         let down = self.scenario.faults.crash_ms * MS;
                         self.crash(node, t, down);
                     }
@@ -963,7 +963,7 @@ impl Sim {
             Global::Restart(node) => self.restart(node, t),
             Global::RandomSilence => {
                 if !self.healed {
-                    if let Some(node) = self.random_member(false) {
+                    if let Some(node) = self.random_member(self.multi_steward()) {
                         let until = t + self.scenario.faults.silence_ms * MS;
                         self.silences.push((node, t, until));
                     }
@@ -1196,6 +1196,18 @@ impl Sim {
                 let Some(&undecided) = own.or(open.first()) else {
                     return;
                 };
+                // At most one removal per commit, as honest committers do: openmls orders
+                // several removals through a std HashMap, so their commit bytes would not be
+                // reproducible from the seed.
+                let removal = |d: &ProposalDigest| {
+                    self.proposals
+                        .get(d)
+                        .and_then(|p| p.key.as_ref())
+                        .is_some_and(|k| k.0 >= 2)
+                };
+                if removal(&undecided) {
+                    batch.retain(|d| !removal(d));
+                }
                 batch.push(undecided);
                 batch.sort();
                 self.apply(
@@ -1247,6 +1259,13 @@ impl Sim {
         self.nodes
             .get(node)
             .is_some_and(|n| n.phase() == Some(Phase::Member))
+    }
+
+    /// Whether the group elects stewards: then any member may crash, fall silent, leave or
+    /// be removed (another steward commits it); with the single steward, the steward never
+    /// does (it cannot commit its own removal, and nobody else commits).
+    fn multi_steward(&self) -> bool {
+        !self.scenario.config.single_steward
     }
 
     /// A random running honest member that is not a steward (`steward_ok` allows
@@ -1387,12 +1406,13 @@ impl Sim {
             let i = self.nodes.len();
             self.start_node(i, t, false);
         } else if x < join + leave {
-            if let Some(node) = self.random_member(false) {
+            if let Some(node) = self.random_member(self.multi_steward()) {
                 self.command(node, t, Command::Leave);
             }
-        } else if let (Some(proposer), Some(target)) =
-            (self.random_member(true), self.random_member(false))
-        {
+        } else if let (Some(proposer), Some(target)) = (
+            self.random_member(true),
+            self.random_member(self.multi_steward()),
+        ) {
             if proposer != target {
                 let target = self.nodes[target].id.clone();
                 self.command(proposer, t, Command::ProposeRemove(target));
