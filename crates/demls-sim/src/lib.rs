@@ -3,8 +3,11 @@
 //! A run is fully determined by a [`Scenario`] (which carries its seed) and the demls
 //! revision: members join, leave, are removed and chat over an emulated network with
 //! latency, jitter, loss, duplication, reordering and partitions, while members crash and
-//! restart from snapshots, go silent or run with skewed clocks. After every input of every
-//! member the invariants of BRIEF §6 are checked ([`invariants`]); liveness mode heals the
+//! restart from snapshots, go silent or run with skewed clocks, and up to a third of them less
+//! one are Byzantine (stewards that stay silent, censor, equivocate or commit undecided
+//! proposals; proposal spammers; vote equivocators — through demls-core's `test-utils` hooks).
+//! After every input of every honest member the invariants of BRIEF §6 are checked
+//! ([`invariants`]); liveness mode heals the
 //! network at a time and then demands progress within a bound derived from the
 //! configuration. Runs can be recorded as traces, replayed, and cut down to one member
 //! ([`trace`], `docs/traces.md`).
