@@ -200,6 +200,9 @@ struct SwarmArgs {
     /// groups of at least 4), or a kind name (every case gets 1..=(n-1)/3 of that kind).
     #[arg(long, default_value = "drawn")]
     byzantine: String,
+    /// Print the case seeds and exit (to run them one by one with `--generated`).
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Args, Debug)]
@@ -733,7 +736,13 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
     let mix = parse_mix(&a.byzantine)?;
     let mut rng = demls_sim::rng::SimRng::fork(a.seed, "swarm");
     let cases: Vec<u64> = (0..a.runs).map(|_| rng.next_u64() >> 16).collect();
-    let results: Vec<(u64, usize, Summary)> = pool.install(|| {
+    if a.list {
+        for case in &cases {
+            println!("{case}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results: Vec<(u64, usize, Summary, Duration)> = pool.install(|| {
         cases
             .par_iter()
             .map(|&case| {
@@ -747,7 +756,9 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
                     },
                 )
                 .expect("generated scenarios are valid");
+                let run_started = Instant::now();
                 let summary = sim.run(|_| {});
+                let wall = run_started.elapsed();
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if !summary.violations.is_empty() {
                     failures_so_far.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -759,10 +770,20 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
                         failures_so_far.load(std::sync::atomic::Ordering::Relaxed)
                     );
                 }
-                (case, byzantine, summary)
+                (case, byzantine, summary, wall)
             })
             .collect()
     });
+    let mut slowest: Vec<(Duration, u64, u64)> = results
+        .iter()
+        .map(|(case, _, s, wall)| (*wall, *case, s.steps))
+        .collect();
+    slowest.sort_by(|a, b| b.cmp(a));
+    slowest.truncate(3);
+    let results: Vec<(u64, usize, Summary)> = results
+        .into_iter()
+        .map(|(case, byzantine, s, _)| (case, byzantine, s))
+        .collect();
     if tty {
         eprintln!();
     }
@@ -839,6 +860,17 @@ fn swarm(a: SwarmArgs) -> Fallible<ExitCode> {
                         .join(", ")
                 )
             }
+        );
+        println!(
+            "  slowest: {}",
+            slowest
+                .iter()
+                .map(|(wall, case, steps)| format!(
+                    "case {case} {:.1} s ({steps} inputs)",
+                    wall.as_secs_f64()
+                ))
+                .collect::<Vec<_>>()
+                .join(" · ")
         );
         for f in &failures {
             println!(

@@ -584,10 +584,12 @@ impl Sim {
     }
 
     fn hard_settle_ns(&self) -> u64 {
+        // Roster proposals only: governance proposals need no commit of their own (and a
+        // group that elects every epoch would otherwise push the stop out for ever).
         let approved = self
             .proposals
             .values()
-            .filter(|p| matches!(p.decided, Some((_, Outcome::Yes))))
+            .filter(|p| p.key.is_some() && matches!(p.decided, Some((_, Outcome::Yes))))
             .count() as u64;
         self.bound_base_ns() + (approved + 2) * self.round_ns()
     }
