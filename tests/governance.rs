@@ -317,16 +317,23 @@ fn silent_stewards_lead_to_recovery_where_any_member_commits() {
             censor: None,
         });
     }
+    let honest = (0..6)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
     let j = net.join();
+    // The add is approved; a member that sees the stewards fail proposes the deadlock
+    // (highest priority: the election due meanwhile is frozen out).
+    net.run_for(Duration::from_millis(1500));
+    assert!(!net.members[honest].approved_proposals().is_empty());
+    let now = net.now;
+    net.members[honest].propose_deadlock(now).unwrap();
+    net.drain(honest);
     net.run();
     assert_eq!(
         net.members[j].phase(),
         Phase::Member,
         "recovery admitted the joiner"
     );
-    let honest = (0..6)
-        .find(|&i| !stewards.contains(net.members[i].member_id()))
-        .unwrap();
     assert!(net
         .events(honest)
         .iter()

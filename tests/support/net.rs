@@ -31,7 +31,7 @@ pub fn test_config() -> ConversationConfig {
 /// elections, rotation, scoring).
 pub fn multi_steward_config() -> ConversationConfig {
     ConversationConfig {
-        governance: GovernanceConfig::default(),
+        governance: GovernanceConfig::multi_steward(),
         ..test_config()
     }
 }

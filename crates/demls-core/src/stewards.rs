@@ -21,6 +21,9 @@ use crate::error::Error;
 /// Group-wide governance parameters, fixed by the creator and carried to every member in the
 /// group's parameters ("the sync to joiners carries ... timing config").
 ///
+/// The default is the single-steward protocol (`single_steward`); multi-steward governance
+/// ([`GovernanceConfig::multi_steward`]) is opt-in while it is experimental.
+///
 /// Defaults and why:
 /// * `sn_min` 3, `sn_max` 5: a list of 5 hands the commit role to a new steward every epoch
 ///   and needs one election per 5 epochs; 3 is the smallest list with a backup for the backup.
@@ -86,17 +89,28 @@ impl Default for GovernanceConfig {
             slot_failure_penalty: 20,
             ecp_yes_reward: 5,
             ecp_no_penalty: 20,
-            single_steward: false,
+            single_steward: true,
         }
     }
 }
 
 impl GovernanceConfig {
     /// The single-steward protocol ("Single steward"): no election is ever held, so the
-    /// creator stays the only steward.
+    /// creator stays the only steward. The default (see [`GovernanceConfig::multi_steward`]).
     pub fn single_steward() -> Self {
         Self {
             single_steward: true,
+            ..Self::default()
+        }
+    }
+
+    /// Multi-steward governance with the default bounds, timers and scores: elections,
+    /// rotation, acknowledgement rounds, re-election and recovery (docs/protocol.md §9).
+    /// **Experimental:** the simulator still finds forks and stalls under Byzantine stewards
+    /// combined with network faults (docs/performance.md, "Byzantine stewards").
+    pub fn multi_steward() -> Self {
+        Self {
+            single_steward: false,
             ..Self::default()
         }
     }
@@ -465,7 +479,7 @@ mod tests {
 
     #[test]
     fn list_sizes_follow_sn_bounds() {
-        let c = GovernanceConfig::default(); // 3..=5
+        let c = GovernanceConfig::multi_steward(); // 3..=5
         assert_eq!(valid_sizes(1, &c), 1..=1);
         assert_eq!(valid_sizes(2, &c), 2..=2);
         assert_eq!(valid_sizes(3, &c), 3..=3);
@@ -476,7 +490,7 @@ mod tests {
     #[test]
     fn elections_that_break_the_rule_are_rejected() {
         let roster = ids(10);
-        let state = GroupState::initial(roster[0].clone(), GovernanceConfig::default());
+        let state = GroupState::initial(roster[0].clone(), GovernanceConfig::multi_steward());
         let honest = state.honest_election(4, 0, b"g", &roster);
         assert_eq!(honest.len(), 5);
         state.check_election(4, 0, b"g", &roster, &honest).unwrap();
@@ -507,7 +521,7 @@ mod tests {
     #[test]
     fn members_below_threshold_are_not_candidates() {
         let roster = ids(6);
-        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::default());
+        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::multi_steward());
         let order = election_order(2, 0, b"g", &roster);
         let first = order[0].clone();
         state.adjust(&first, -70);
@@ -523,7 +537,7 @@ mod tests {
     #[test]
     fn walk_rotates_from_the_epoch_steward_past_non_members() {
         let roster = ids(5);
-        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::default());
+        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::multi_steward());
         state.install(roster[..4].to_vec(), 10, 0);
         assert_eq!(state.walk(10, &roster), roster[..4].to_vec());
         assert_eq!(
@@ -551,7 +565,7 @@ mod tests {
     #[test]
     fn commit_scores_penalise_skipped_stewards_and_cap_at_default() {
         let roster = ids(4);
-        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::default());
+        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::multi_steward());
         state.score_commit(&roster[..3], &roster[2]);
         assert_eq!(state.score(&roster[0]), 80);
         assert_eq!(state.score(&roster[1]), 80);
@@ -566,7 +580,7 @@ mod tests {
     #[test]
     fn params_from_the_wire_are_checked_against_the_roster() {
         let roster = ids(3);
-        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::default());
+        let mut state = GroupState::initial(roster[0].clone(), GovernanceConfig::multi_steward());
         state.adjust(&roster[1], -10);
         let good = state.to_proto();
         assert!(GroupState::from_proto(good.clone(), &roster).is_ok());

@@ -372,7 +372,7 @@ impl Conversation {
             self.report_violation(sender, ViolationKind::BrokenCommit);
             return Err(e);
         }
-        self.add_candidate(now, sender, raw, batch, staged);
+        self.add_candidate(now, sender, raw, batch, staged, authority.ack_round);
         Ok(())
     }
 

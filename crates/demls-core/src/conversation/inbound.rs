@@ -384,8 +384,9 @@ impl Conversation {
             if scope.0 < self.first_epoch {
                 // Evidence for a proposal of an epoch before this member joined: it has no
                 // roster to check the votes against, so it takes the proposal as finalized on
-                // a steward's word, as it took the welcome's carried approvals.
-                if !self.stewards().contains(&sender) {
+                // the word of a steward or of a member that may commit this epoch (who sends
+                // it before its commit), as it took the welcome's carried approvals.
+                if !self.stewards().contains(&sender) && !self.may_commit(&sender) {
                     return Err(Error::NotFromSteward(sender));
                 }
                 let p = b.proposal.as_ref().ok_or(Error::InvalidProposal(

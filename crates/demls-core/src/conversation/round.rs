@@ -55,6 +55,10 @@ pub struct Byzantine {
 /// others store).
 pub(super) const MAX_ACKED_PER_MEMBER: usize = 16;
 
+/// The digest of an abstention: "I hold no live candidate in this round" — counted as heard
+/// from, never as support (so a round nobody can win is seen to die).
+const ABSTAIN: [u8; 32] = [0; 32];
+
 /// A valid, justified commit candidate of the current epoch.
 pub(super) struct Candidate {
     /// Its MLS sender.
@@ -221,6 +225,20 @@ impl Conversation {
         walk
     }
 
+    /// Whether candidates need acknowledgements: unless the group's agreed rotation has a
+    /// single steward, no election is approved and recovery is off — then exactly one member
+    /// can commit and its commit is applied at once (the single-steward protocol). Decided
+    /// from the agreed rotation, not from local pending removals, so that no member applies
+    /// without acknowledgements what the others only apply with them.
+    pub(super) fn needs_acks(&self) -> bool {
+        let Some(gov) = self.gov.as_ref() else {
+            return false;
+        };
+        self.recovery
+            || self.approved_election().is_some()
+            || gov.walk(self.epoch_u64(), &self.roster()).len() > 1
+    }
+
     /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
     /// approved election, or any member in recovery mode.
     pub(super) fn may_commit(&self, sender: &MemberId) -> bool {
@@ -297,6 +315,13 @@ impl Conversation {
                 && !self.rejected.contains(d)
         });
         if recovery_commit {
+            // Every steward of the epoch's rotation failed its slot; recovery's committer
+            // is rewarded.
+            for s in self.walk_of_batch(&[]) {
+                if s != *committer {
+                    next.adjust(&s, -next.config.slot_failure_penalty);
+                }
+            }
             next.adjust(committer, next.config.commit_reward);
         } else {
             next.score_commit(&self.walk_of_batch(batch), committer);
@@ -427,11 +452,25 @@ impl Conversation {
         (2 * self.roster().len()).div_ceil(3)
     }
 
+    /// Acknowledgements of `digest` in `round`, without members that acknowledged two
+    /// candidates in that round (provably Byzantine: an honest member acknowledges one).
     fn ackers(&self, round: u32, digest: &[u8; 32]) -> usize {
+        let Some(ackers) = self.round.acks.get(&(round, *digest)) else {
+            return 0;
+        };
+        ackers
+            .iter()
+            .filter(|m| !self.double_acker(round, m))
+            .count()
+    }
+
+    fn double_acker(&self, round: u32, member: &MemberId) -> bool {
         self.round
             .acks
-            .get(&(round, *digest))
-            .map_or(0, BTreeSet::len)
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .filter(|(_, a)| a.contains(member))
+            .count()
+            > 1
     }
 
     /// The candidate this member acknowledged in `round`, if any.
@@ -470,7 +509,12 @@ impl Conversation {
             return false;
         }
         let unheard = self.roster().len().saturating_sub(heard.len());
-        let best = entries.iter().map(|(_, a)| a.len()).max().unwrap_or(0);
+        let best = entries
+            .iter()
+            .filter(|(d, _)| **d != ABSTAIN)
+            .map(|(d, _)| self.ackers(round, d))
+            .max()
+            .unwrap_or(0);
         best + unheard < self.ack_quorum()
     }
 
@@ -482,23 +526,36 @@ impl Conversation {
             .insert(member);
     }
 
-    /// Acknowledges candidate `digest` in the current round, to the group.
+    /// Whether another member acknowledged something in `round`.
+    fn others_acked(&self, round: u32) -> bool {
+        self.round
+            .acks
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .any(|(_, ackers)| ackers.iter().any(|m| *m != self.me))
+    }
+
+    /// Acknowledges candidate `digest` (or [`ABSTAIN`]) in the current round, to the group.
     fn send_ack(&mut self, digest: [u8; 32]) {
         let round = self.round.ack_round;
         self.record_ack(round, digest, self.me.clone());
-        let Some(committer) = self
-            .round
-            .candidates
-            .iter()
-            .find(|c| c.digest == digest)
-            .map(|c| c.committer.clone())
-        else {
+        let committer = if digest == ABSTAIN {
+            Some(self.me.clone())
+        } else {
+            self.round
+                .candidates
+                .iter()
+                .find(|c| c.digest == digest)
+                .map(|c| c.committer.clone())
+        };
+        let Some(committer) = committer else {
             return;
         };
-        self.round
-            .claimed
-            .entry(digest)
-            .or_insert_with(|| committer.clone());
+        if digest != ABSTAIN {
+            self.round
+                .claimed
+                .entry(digest)
+                .or_insert_with(|| committer.clone());
+        }
         if let Err(e) = self.send_app(
             demls_wire::v1::app_content::Body::CommitAck(demls_wire::v1::CommitAck {
                 commit: digest.to_vec(),
@@ -511,8 +568,9 @@ impl Conversation {
         }
     }
 
-    /// Whether candidate `digest` was acknowledged in a round that died: it can never be
-    /// applied, and no honest member acknowledges it again.
+    /// Whether candidate `digest` was acknowledged in a round that died: no honest member
+    /// acknowledges it again (a Byzantine member's late acknowledgement in the dead round
+    /// could otherwise complete a quorum there while the group forms one in a later round).
     fn candidate_dead(&self, digest: &[u8; 32]) -> bool {
         (0..self.round.ack_round).any(|r| self.ackers(r, digest) > 0)
     }
@@ -522,7 +580,7 @@ impl Conversation {
     /// validation service's rule. A steward whose slot has passed and that is free in a new
     /// round builds its own candidate (the ones before were all acknowledged in dead rounds).
     fn maybe_ack(&mut self, now: Instant) {
-        if self.primary_walk().len() <= 1 {
+        if !self.needs_acks() {
             return;
         }
         let before = self.round.ack_round;
@@ -530,6 +588,12 @@ impl Conversation {
             self.round.ack_round += 1;
         }
         let round = self.round.ack_round;
+        if round > before {
+            // A new round: candidates get a fresh window to arrive before members choose.
+            self.round.window_closed = false;
+            let window = self.gov.as_ref().expect("a member").config.candidate_window;
+            self.timers.set(TimerKind::CandidateWindow, now + window);
+        }
         if self.my_ack(round).is_some() {
             return;
         }
@@ -543,9 +607,15 @@ impl Conversation {
             return;
         }
         let pick = self.best_by_rule(|i| !self.candidate_dead(&self.round.candidates[i].digest));
-        if let Some(i) = pick {
-            let digest = self.round.candidates[i].digest;
-            self.send_ack(digest);
+        match pick {
+            Some(i) => {
+                let digest = self.round.candidates[i].digest;
+                self.send_ack(digest);
+            }
+            // Others acknowledge candidates this member does not hold (or only dead ones):
+            // it abstains for the round, so that a round nobody can win is seen to die.
+            None if self.others_acked(round) => self.send_ack(ABSTAIN),
+            None => {}
         }
     }
 
@@ -591,7 +661,9 @@ impl Conversation {
             return Err(Error::TooManyAcks(sender));
         }
         self.record_ack(round, digest, sender);
-        self.round.claimed.entry(digest).or_insert(committer);
+        if digest != ABSTAIN {
+            self.round.claimed.entry(digest).or_insert(committer);
+        }
         self.detect_equivocation();
         self.consider_round(now);
         Ok(())
@@ -641,7 +713,7 @@ impl Conversation {
         if self.byzantine.silent {
             return;
         }
-        if self.primary_walk().len() > 1 && self.my_ack(self.round.ack_round).is_some() {
+        if self.needs_acks() && self.my_ack(self.round.ack_round).is_some() {
             return; // supports another candidate in this round
         }
         let batch = self.commit_batch();
@@ -687,6 +759,7 @@ impl Conversation {
         let changed = Some(&next) != self.gov.as_ref();
         let authority = demls_wire::v1::CommitAuthority {
             proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
+            ack_round: self.round.ack_round,
         };
         let extensions = Self::params_extensions(&next)?;
         self.provider.prepare_operation();
@@ -741,7 +814,7 @@ impl Conversation {
             staged: None,
             welcome,
         });
-        if self.primary_walk().len() > 1 {
+        if self.needs_acks() {
             // The committer supports its own candidate in the current round.
             self.send_ack(digest);
         }
@@ -756,11 +829,19 @@ impl Conversation {
         raw: Vec<u8>,
         batch: Vec<ProposalDigest>,
         staged: StagedCommit,
+        ack_round: u32,
     ) {
         let digest: [u8; 32] = Sha256::digest(&raw).into();
         if self.round.candidates.iter().any(|c| c.digest == digest) {
             return; // a duplicate
         }
+        // The committer's own acknowledgement, in the round its commit names: whoever holds
+        // the commit counts it, even if the committer's acknowledgement message never came.
+        self.record_ack(ack_round, digest, committer.clone());
+        self.round
+            .claimed
+            .entry(digest)
+            .or_insert_with(|| committer.clone());
         if !self.round.equivocators.contains(&committer)
             && self.round.has_candidate_from(&committer)
         {
@@ -796,13 +877,24 @@ impl Conversation {
     /// a quorum in a round is applied as soon as it is known — there can be only one.
     fn consider_round(&mut self, now: Instant) {
         let walk = self.primary_walk();
-        if walk.len() <= 1 {
+        if !self.needs_acks() {
             if !self.round.candidates.is_empty() {
                 self.decide_round(now);
             }
             return;
         }
-        if !self.round.candidates.is_empty() {
+        if self.round.candidates.is_empty() {
+            // Acknowledgements of candidates this member never received: give them the
+            // candidate window to arrive, then abstain (`maybe_ack`).
+            let round = self.round.ack_round;
+            if !self.round.window_closed
+                && self.others_acked(round)
+                && !self.timers.is_set(TimerKind::CandidateWindow)
+            {
+                let window = self.gov.as_ref().expect("a member").config.candidate_window;
+                self.timers.set(TimerKind::CandidateWindow, now + window);
+            }
+        } else {
             let all_in = walk
                 .iter()
                 .all(|s| self.round.has_candidate_from(s) || self.round.equivocators.contains(s));
@@ -849,7 +941,7 @@ impl Conversation {
     /// The candidate to apply: in a rotation of one steward the best by the rule, otherwise
     /// the one acknowledged by a quorum.
     fn best_candidate(&self) -> Option<usize> {
-        if self.primary_walk().len() <= 1 {
+        if !self.needs_acks() {
             self.best_by_rule(|_| true)
         } else {
             self.quorum_candidate()
@@ -931,6 +1023,21 @@ impl Conversation {
             None => self.stage_again(&winner.raw)?,
         };
         let self_removed = staged.self_removed();
+        let contended = self
+            .round
+            .acks
+            .keys()
+            .map(|(_, d)| d)
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1;
+        if contended || self.round.equivocators.contains(&winner.committer) {
+            // Several candidates were acknowledged (an equivocating committer may have sent
+            // the chosen one to only some members): relay it, so that every member that sees
+            // the quorum can also apply it.
+            let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(winner.raw.clone()));
+            self.transmit(Channel::Conversation, TrafficClass::Handshake, packet)?;
+        }
         let group = self.group.as_mut().ok_or(Error::NotAMember)?;
         group
             .clear_pending_commit(self.provider.storage())
@@ -1031,13 +1138,20 @@ impl Conversation {
         let retry = self.round.reelections;
         let exhausted = gov.election_due(epoch) && roster.len() >= gov.config.sn_min as usize;
         let reelect = retry > 0 && !self.round.deadlock_due;
-        if (exhausted || reelect)
+        // An exhausted list is re-elected when there is something to commit anyway (an idle
+        // group keeps its rotating list; a list of one would otherwise commit an election
+        // every epoch, forever) and the election would change it.
+        let busy = self
+            .approved
+            .iter()
+            .any(|d| !matches!(self.actions.get(d), Some(ParsedAction::Elect { .. })));
+        if ((exhausted && busy) || reelect)
             && !known(
                 &|a| matches!(a, ParsedAction::Elect { retry_round, .. } if *retry_round == retry),
             )
         {
             let stewards = gov.honest_election(epoch, retry, self.id.as_bytes(), &roster);
-            if !stewards.is_empty() {
+            if !stewards.is_empty() && (reelect || stewards != gov.stewards) {
                 due.push(ParsedAction::Elect {
                     epoch,
                     retry_round: retry,
@@ -1102,17 +1216,23 @@ impl Conversation {
         }
     }
 
-    /// Key packages waiting for an add proposal.
+    /// Key packages waiting for an add proposal: none is approved, and none was made this
+    /// epoch (a rejected add is proposed again after the next epoch change, as long as the
+    /// key package is buffered, not again and again within the epoch).
     fn waiting_adds(&self) -> Vec<MemberId> {
         let roster = self.roster();
+        let this_epoch = |d: &ProposalDigest| {
+            self.voting
+                .as_ref()
+                .is_some_and(|v| v.proposal(d).is_some())
+        };
         self.key_packages
             .keys()
             .filter(|m| !roster.contains(m))
             .filter(|m| {
                 !self.actions.iter().any(|(d, a)| {
                     matches!(a, ParsedAction::Add { member, .. } if member == *m)
-                        && (self.approved.contains(d)
-                            || self.voting.as_ref().and_then(|v| v.decision(d)).is_none())
+                        && (self.approved.contains(d) || this_epoch(d))
                 })
             })
             .cloned()
