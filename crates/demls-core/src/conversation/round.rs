@@ -225,18 +225,13 @@ impl Conversation {
         walk
     }
 
-    /// Whether candidates need acknowledgements: unless the group's agreed rotation has a
-    /// single steward, no election is approved and recovery is off — then exactly one member
-    /// can commit and its commit is applied at once (the single-steward protocol). Decided
-    /// from the agreed rotation, not from local pending removals, so that no member applies
-    /// without acknowledgements what the others only apply with them.
+    /// Whether candidates need acknowledgements: always under multi-steward governance —
+    /// even a rotation of one steward, since an election approved at some members and not
+    /// yet at others lets another steward commit (the simulator found the fork) — and never
+    /// in a single-steward group, where exactly one member can commit and its commit is
+    /// applied at once (§8). A group parameter, so every member agrees.
     pub(super) fn needs_acks(&self) -> bool {
-        let Some(gov) = self.gov.as_ref() else {
-            return false;
-        };
-        self.recovery
-            || self.approved_election().is_some()
-            || gov.walk(self.epoch_u64(), &self.roster()).len() > 1
+        self.gov.as_ref().is_some_and(|g| !g.config.single_steward)
     }
 
     /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
