@@ -146,9 +146,13 @@ struct RunArgs {
     /// honest relays (gossip).
     #[arg(long)]
     relay_split: Option<u64>,
-    /// The single-steward protocol (the creator is the only steward).
-    #[arg(long)]
+    /// The single-steward protocol (the creator is the only steward; demls-core's default).
+    #[arg(long, conflicts_with = "multi_steward")]
     single_steward: bool,
+    /// Multi-steward governance (experimental in demls-core): elections, rotation,
+    /// re-election, recovery. Implied by `--byzantine`.
+    #[arg(long)]
+    multi_steward: bool,
     /// Smallest steward list.
     #[arg(long)]
     sn_min: Option<u32>,
@@ -336,6 +340,9 @@ fn build_scenario(a: &RunArgs) -> Fallible<Scenario> {
     }
     if a.single_steward {
         s.config.single_steward = true;
+    }
+    if a.multi_steward || !a.byzantine.is_empty() {
+        s.config.single_steward = false;
     }
     if let Some(v) = a.relay_split {
         s.network.relay_split_ms = Some(v);

@@ -344,8 +344,10 @@ pub struct Config {
     pub max_proposals_per_member_per_epoch: usize,
     /// Pending-join expiry, ms.
     pub pending_join_expiry_ms: u64,
-    /// The single-steward protocol: the creator stays the only steward (no elections);
-    /// `sn_min`/`sn_max` are then ignored.
+    /// The single-steward protocol (demls-core's default): the creator stays the only
+    /// steward (no elections); the other governance knobs are then unused. `false`:
+    /// multi-steward governance (experimental in demls-core), which Byzantine stewards need
+    /// to be survivable.
     pub single_steward: bool,
     /// Smallest steward list (once the group has that many members).
     pub sn_min: u32,
@@ -473,7 +475,7 @@ impl Default for Config {
             max_open_proposals_per_member: c.max_open_proposals_per_member,
             max_proposals_per_member_per_epoch: c.max_proposals_per_member_per_epoch,
             pending_join_expiry_ms: c.pending_join_expiry.as_millis() as u64,
-            single_steward: false,
+            single_steward: g.single_steward,
             sn_min: g.sn_min,
             sn_max: g.sn_max,
             max_reelection_attempts: g.max_reelection_attempts,
@@ -515,13 +517,12 @@ impl Config {
         let base = if self.single_steward {
             GovernanceConfig::single_steward()
         } else {
-            GovernanceConfig {
-                sn_min: self.sn_min,
-                sn_max: self.sn_max,
-                ..GovernanceConfig::default()
-            }
+            GovernanceConfig::multi_steward()
         };
         GovernanceConfig {
+            single_steward: self.single_steward,
+            sn_min: self.sn_min,
+            sn_max: self.sn_max,
             max_reelection_attempts: self.max_reelection_attempts,
             commit_inactivity: Duration::from_millis(self.commit_inactivity_ms),
             recovery_inactivity: Duration::from_millis(self.recovery_inactivity_ms),
@@ -706,7 +707,8 @@ impl Scenario {
     /// Draws a small scenario (≤ 10 members) from `case`, for swarm testing: group size,
     /// churn, network faults (latency, loss, duplication, reordering, partitions), member
     /// faults (crashes, silences, skew), mode, timings and governance all vary; 40% of the
-    /// cases with at least 4 members get 1..=(n-1)/3 Byzantine members of drawn kinds. The same case always
+    /// cases with at least 4 members get 1..=(n-1)/3 Byzantine members of drawn kinds (with
+    /// multi-steward governance), the others are single- or multi-steward at even odds. The same case always
     /// gives the same scenario (for a given demls revision).
     pub fn generate(case: u64) -> Self {
         let mut r = SimRng::fork(case, "scenario");
@@ -813,8 +815,8 @@ impl Scenario {
                 .map(|_| ByzantineKind::ALL[r.below(ByzantineKind::ALL.len() as u64) as usize])
                 .collect();
             s.set_byzantine(&kinds, &mut r);
-        } else if r.chance(0.15) {
-            s.config.single_steward = true;
+        } else {
+            s.config.single_steward = r.chance(0.5);
         }
         s
     }
@@ -890,6 +892,7 @@ impl Scenario {
             .into_iter()
             .collect();
         s.mode = Mode::Liveness;
+        s.config.single_steward = false;
         s
     }
 

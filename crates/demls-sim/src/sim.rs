@@ -427,15 +427,17 @@ impl Sim {
         }
     }
 
-    /// An honest steward's (epoch, roster size).
+    /// The group as the most advanced honest member sees it: (epoch, roster size). (With
+    /// one steward this is the steward's view; with several, a steward may lag behind, or be
+    /// Byzantine.)
     fn steward_view(&self) -> Option<(u64, usize)> {
         self.nodes
             .iter()
             .filter(|n| !self.byz.contains_key(&n.index))
             .filter_map(|n| n.conv.as_ref())
-            .filter(|c| c.phase() == Phase::Member && c.stewards().contains(c.member_id()))
+            .filter(|c| c.phase() == Phase::Member)
             .map(|c| (c.epoch().map_or(0, |e| e.0), c.roster().len()))
-            .next()
+            .max_by_key(|(e, _)| *e)
     }
 
     /// One step; `false` when the run is over.
@@ -1351,6 +1353,10 @@ impl Sim {
             .iter()
             .filter(|n| n.phase() == Some(Phase::PendingJoin))
             .count();
+        if !self.workload_running(t) {
+            // The initial group never completed (the workload ran out first): stop trying.
+            return;
+        }
         if pending == 0 {
             let c = &self.config;
             let wave = c

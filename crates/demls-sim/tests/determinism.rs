@@ -169,6 +169,7 @@ fn byzantine_runs_are_deterministic_and_replay_identical() {
     s.network.partitions.clear();
     s.faults.crashes.clear();
     s.network.relay_split_ms = Some(300);
+    s.config.single_steward = false;
     s.byzantine = [
         ByzantineKind::EquivocatingSteward,
         ByzantineKind::VoteEquivocator,
