@@ -419,3 +419,35 @@ fn a_steward_that_leaves_is_committed_by_another_and_not_blamed() {
     assert!(!violations(&net, honest, ViolationKind::Censorship).contains(&leaver));
     net.assert_agreement();
 }
+
+#[test]
+fn a_single_steward_group_has_no_recovery_mode() {
+    // The default governance: no rotation, so no escalation; a deadlock proposal is refused
+    // (recovery would let several members commit without acknowledgements: a fork).
+    let mut net = Net::new(312);
+    net.create();
+    while net.members.len() < 4 {
+        net.join();
+        net.run();
+    }
+    let now = net.now;
+    assert!(matches!(
+        net.members[1].propose_deadlock(now),
+        Err(Error::InvalidProposal(_))
+    ));
+    net.members[0].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    let j = net.join();
+    net.run_for(Duration::from_secs(120));
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::PendingJoin,
+        "nobody else commits"
+    );
+    for i in 0..4 {
+        assert!(!net.members[i].in_recovery());
+        assert_eq!(net.members[i].epoch(), net.members[0].epoch());
+    }
+}

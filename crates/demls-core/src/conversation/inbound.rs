@@ -536,6 +536,10 @@ impl Conversation {
                 &roster,
                 stewards,
             ),
+            // No recovery mode in a single-steward group (no rotation to escalate from).
+            ParsedAction::Deadlock if self.gov()?.config.single_steward => Err(
+                Error::InvalidProposal("no deadlock proposal in a single-steward group"),
+            ),
             // A removal emergency proposal must name a member whose agreed score is at or
             // below the threshold ("Peer Scoring").
             ParsedAction::RemoveBelowThreshold { target } => {

@@ -231,7 +231,7 @@ impl Conversation {
     /// in a single-steward group, where exactly one member can commit and its commit is
     /// applied at once (§8). A group parameter, so every member agrees.
     pub(super) fn needs_acks(&self) -> bool {
-        self.gov.as_ref().is_some_and(|g| !g.config.single_steward)
+        self.recovery || self.gov.as_ref().is_some_and(|g| !g.config.single_steward)
     }
 
     /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
@@ -422,11 +422,14 @@ impl Conversation {
                 .set(TimerKind::CommitSlot, now + slot * k as u32),
             None => {}
         }
-        let window = self.gov.as_ref().expect("checked").config.candidate_window;
-        self.timers.set(
-            TimerKind::Escalation,
-            now + slot * walk.len().max(1) as u32 + window,
-        );
+        let config = &self.gov.as_ref().expect("checked").config;
+        if !config.single_steward {
+            let window = config.candidate_window;
+            self.timers.set(
+                TimerKind::Escalation,
+                now + slot * walk.len().max(1) as u32 + window,
+            );
+        }
     }
 
     /// This steward's turn: commit unless a candidate already has its quorum of
@@ -1074,6 +1077,11 @@ impl Conversation {
     /// The rotation passed without an applied commit: Layer 2, then Layer 3.
     pub(super) fn on_escalation(&mut self, now: Instant) {
         if self.phase != Phase::Member || self.approved.is_empty() {
+            return;
+        }
+        if self.gov.as_ref().is_none_or(|g| g.config.single_steward) {
+            // The single-steward protocol has no rotation to walk, no re-election and no
+            // recovery: a silent steward stalls membership changes (docs/protocol.md §8).
             return;
         }
         let max = self
