@@ -119,8 +119,9 @@ pub struct Checker {
     epochs: BTreeMap<u64, EpochRecord>,
     decisions: BTreeMap<ProposalDigest, Vec<(Outcome, DecidedBy, usize)>>,
     deadline_divergences: u64,
-    /// Per node: actions it saw approved (finalized YES).
-    approved: BTreeMap<usize, BTreeSet<ActionKey>>,
+    /// Per node: actions it saw approved (finalized YES), with the proposals that approved
+    /// them (several proposals may carry one action; a revision to NO withdraws only its own).
+    approved: BTreeMap<usize, BTreeMap<ActionKey, BTreeSet<ProposalDigest>>>,
     /// Actions some member finalized YES.
     approved_anywhere: BTreeSet<ActionKey>,
     /// Nodes that joined through a welcome (rather than creating the group).
@@ -230,7 +231,12 @@ impl Checker {
                     }
                     seen.push((decision.outcome, decision.by, node));
                     if let (Outcome::Yes, Some(key)) = (decision.outcome, action_key(action)) {
-                        self.approved.entry(node).or_default().insert(key.clone());
+                        self.approved
+                            .entry(node)
+                            .or_default()
+                            .entry(key.clone())
+                            .or_default()
+                            .insert(*proposal);
                         self.approved_anywhere.insert(key);
                     }
                 }
@@ -261,10 +267,12 @@ impl Checker {
                     if let Some(key) = action_key(action) {
                         let mine = self.approved.entry(node).or_default();
                         if decision.outcome == Outcome::Yes {
-                            mine.insert(key.clone());
+                            mine.entry(key.clone()).or_default().insert(*proposal);
                             self.approved_anywhere.insert(key);
-                        } else {
-                            mine.remove(&key);
+                        } else if let Some(by) = mine.get_mut(&key) {
+                            if by.remove(proposal) && by.is_empty() {
+                                mine.remove(&key);
+                            }
                         }
                     }
                 }
@@ -276,12 +284,18 @@ impl Checker {
                     open.clear();
                     // A joiner takes approvals of epochs before it joined on the committer's
                     // word (welcome and pre-join evidence): what some member finalized counts.
+                    let mine: BTreeSet<ActionKey> = self
+                        .approved
+                        .get(&node)
+                        .into_iter()
+                        .flat_map(|m| m.keys().cloned())
+                        .collect();
                     let approved = if self.joiners.contains(&node) {
                         let mut a = self.approved_anywhere.clone();
-                        a.extend(self.approved.get(&node).into_iter().flatten().cloned());
+                        a.extend(mine);
                         a
                     } else {
-                        self.approved.entry(node).or_default().clone()
+                        mine
                     };
                     for m in added {
                         if !approved.contains(&(1, m.clone())) {
@@ -313,7 +327,12 @@ impl Checker {
                     open.clear();
                     // A joiner takes the approvals its welcome carries on the committer's
                     // word (it has no votes of earlier epochs): what members finalized.
-                    self.approved.insert(node, self.approved_anywhere.clone());
+                    let carried = self
+                        .approved_anywhere
+                        .iter()
+                        .map(|k| (k.clone(), BTreeSet::new()))
+                        .collect();
+                    self.approved.insert(node, carried);
                     self.joiners.insert(node);
                     self.check_epoch(node, epoch.0, &mut found);
                 }
