@@ -1569,6 +1569,11 @@ impl Sim {
                     reported: count_kinds(&|m| *m == id),
                     attempts: b.attempts,
                     refused: b.refused,
+                    approved_proposals: self
+                        .proposals
+                        .values()
+                        .filter(|p| p.creator == id && p.approved_at.is_some())
+                        .count() as u64,
                 }
             })
             .collect();

@@ -241,6 +241,8 @@ pub struct ByzantineReport {
     pub attempts: u64,
     /// Of those, refused by its own core (rate limits, nothing to commit, ...).
     pub refused: u64,
+    /// Proposals it created that an honest member finalized YES.
+    pub approved_proposals: u64,
 }
 
 #[cfg(test)]
