@@ -119,6 +119,12 @@ pub struct Checker {
     epochs: BTreeMap<u64, EpochRecord>,
     decisions: BTreeMap<ProposalDigest, Vec<(Outcome, DecidedBy, usize)>>,
     deadline_divergences: u64,
+    /// Proposals on which the simulator made a Byzantine member equivocate its votes.
+    vote_equivocated: BTreeSet<ProposalDigest>,
+    /// Early decisions that differ on such a proposal: the documented limit of a one-round
+    /// vote (docs/protocol.md §5: with f equivocating voters, honest members may decide
+    /// differently when the margin is at most f). Counted, not violations.
+    equivocation_divergences: u64,
     /// Per node: actions it saw approved (finalized YES), with the proposals that approved
     /// them (several proposals may carry one action; a revision to NO withdraws only its own).
     approved: BTreeMap<usize, BTreeMap<ActionKey, BTreeSet<ProposalDigest>>>,
@@ -155,6 +161,11 @@ impl Checker {
         self.deadline_divergences
     }
 
+    /// Early-decision disagreements on proposals a Byzantine voter equivocated on.
+    pub fn equivocation_divergences(&self) -> u64 {
+        self.equivocation_divergences
+    }
+
     /// Records a violation found outside the per-input checks.
     pub fn report(&mut self, v: Violation) {
         tracing::warn!(invariant = ?v.invariant, time_ms = v.time_ms, node = ?v.node, detail = %v.detail, "invariant violated");
@@ -163,6 +174,13 @@ impl Checker {
 
     /// Checks one input's record.
     pub fn observe(&mut self, r: &InputRecord) {
+        if let (
+            crate::node::Input::Byzantine(crate::node::ByzantineInput::EquivocateVotes(p)),
+            Ok(()),
+        ) = (&r.input, &r.result)
+        {
+            self.vote_equivocated.insert(*p);
+        }
         for e in &r.events {
             if let Event::ProposalOpened {
                 proposal, action, ..
@@ -215,7 +233,9 @@ impl Checker {
                         .find(|(outcome, _, _)| *outcome != decision.outcome)
                         .copied();
                     if let Some((outcome, by, other)) = conflict {
-                        if by == DecidedBy::Early && decision.by == DecidedBy::Early {
+                        if self.vote_equivocated.contains(proposal) {
+                            self.equivocation_divergences += 1;
+                        } else if by == DecidedBy::Early && decision.by == DecidedBy::Early {
                             found.push((
                                 Invariant::ConsensusAgreement,
                                 format!(
@@ -249,9 +269,11 @@ impl Checker {
                     open.remove(proposal);
                     let seen = self.decisions.entry(*proposal).or_default();
                     seen.retain(|(_, _, n)| *n != node);
+                    let exempt = self.vote_equivocated.contains(proposal);
                     if let Some((outcome, _, other)) = seen
                         .iter()
                         .find(|(o, by, _)| *by == DecidedBy::Early && *o != decision.outcome)
+                        .filter(|_| !exempt)
                     {
                         found.push((
                             Invariant::ConsensusAgreement,

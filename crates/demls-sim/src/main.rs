@@ -606,6 +606,12 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
         "  proposals         {} opened · {} approved · {} rejected · {} committed · {} uncommitted",
         m.proposals, m.approved, m.rejected, m.committed, m.uncommitted
     );
+    if m.equivocation_divergences > 0 {
+        println!(
+            "  divergences       {} early decisions differed on proposals a Byzantine voter equivocated on",
+            m.equivocation_divergences
+        );
+    }
     if m.deadline_divergences > 0 {
         println!(
             "  divergences       {} deadline decisions differed (votes delayed past the deadline)",

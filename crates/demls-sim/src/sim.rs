@@ -1607,6 +1607,7 @@ impl Sim {
                 .filter(|p| p.committed.is_none())
                 .count() as u64,
             deadline_divergences: self.checker.deadline_divergences(),
+            equivocation_divergences: self.checker.equivocation_divergences(),
             commit_p50_ms: percentile(&committed, 50),
             commit_p99_ms: percentile(&committed, 99),
             messages_sent: c.messages_sent,

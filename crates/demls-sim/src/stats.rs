@@ -93,6 +93,9 @@ pub struct Summary {
     /// Deadline decisions that differed between members (votes delayed past the deadline;
     /// not a violation, see `invariants`).
     pub deadline_divergences: u64,
+    /// Early decisions that differed on a proposal a Byzantine voter equivocated on (the
+    /// one-round vote's documented limit; not a violation, see `invariants`).
+    pub equivocation_divergences: u64,
     /// Time from a proposal's opening to its commit, p50, ms.
     pub commit_p50_ms: u64,
     /// p99 of the same, ms.
