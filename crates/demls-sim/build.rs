@@ -1,6 +1,5 @@
-//! Compiles the trace format `crates/demls-sim/proto/demls/sim/v1/trace.proto` with protox (no
-//! system `protoc`). The simulator's format lives with the simulator; the workspace's `proto/`
-//! holds the protocol's wire format.
+//! Compiles the trace format `proto/demls/sim/v1/trace.proto` with protox (no system
+//! `protoc`). All `.proto` sources live in the workspace's `proto/` (BRIEF §2).
 
 use std::path::PathBuf;
 
