@@ -607,7 +607,10 @@ impl Run<'_> {
                     assert_eq!(recorded, Some(previous), "revised {proposal:?} unseen");
                     assert!(!previous.is_final(), "a final decision was revised");
                     assert!(decision.is_final(), "revised into a non-final decision");
-                    assert_ne!(previous.outcome, decision.outcome, "revision without change");
+                    assert_ne!(
+                        previous.outcome, decision.outcome,
+                        "revision without change"
+                    );
                 }
                 Event::Abandoned { proposal, .. } => {
                     assert!(
