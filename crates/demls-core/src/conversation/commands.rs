@@ -167,6 +167,16 @@ impl Conversation {
             return Err(Error::Frozen);
         }
         self.check_action(&action, &self.me)?;
+        self.publish_proposal(now, action)
+    }
+
+    /// Signs, records and sends a proposal for `action`, already checked (or deliberately
+    /// not, in the negative-test builders).
+    fn publish_proposal(
+        &mut self,
+        now: Instant,
+        action: ParsedAction,
+    ) -> Result<ProposalDigest, Error> {
         let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
         let draft = ProposalDraft {
             proposal_id: id,
@@ -250,24 +260,6 @@ impl Conversation {
             retry_round,
             stewards,
         };
-        let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
-        let draft = ProposalDraft {
-            proposal_id: id,
-            kind: action.kind(),
-            payload: governance::encode(&action),
-            voting_duration_ms: self.config.voting_duration.as_millis() as u64,
-            silent_counts_as_yes: self.config.silent_counts_as_yes,
-            tie_policy: self.config.tie_policy,
-            creator_choice: Choice::Yes,
-        };
-        let unix = self.clock.unix_ms(now);
-        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
-        let (digest, message) = voting.propose(&self.signer, unix, draft)?;
-        self.actions.insert(digest, action);
-        self.send_app(
-            v1::app_content::Body::Voting(message.encode()),
-            TrafficClass::Governance,
-        )?;
-        Ok(digest)
+        self.publish_proposal(now, action)
     }
 }
