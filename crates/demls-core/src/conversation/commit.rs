@@ -25,6 +25,7 @@ impl Conversation {
     /// Machines of past epochs ([`Conversation::retired`]) report too: their late YES
     /// decisions are approved unless the roster already made them moot.
     pub(super) fn drain_voting(&mut self, now: Instant) {
+        let mut drained = false;
         loop {
             let mut events = Vec::new();
             if let Some(v) = self.voting.as_mut() {
@@ -42,11 +43,16 @@ impl Conversation {
                 self.refresh_retired_digest();
             }
             if events.is_empty() {
-                return;
+                break;
             }
             for (retired, e) in events {
                 self.on_voting_event(now, retired, e);
             }
+            drained = true;
+        }
+        if drained && !self.held_voting.is_empty() {
+            // A decision may have lifted a partial freeze, an opening may be awaited by votes.
+            self.release_held_voting(now);
         }
     }
 
@@ -447,7 +453,7 @@ impl Conversation {
         self.voting = None;
         self.retired.clear();
         self.refresh_retired_digest();
-        self.orphan_votes.clear();
+        self.held_voting.clear();
         self.actions.clear();
         self.approved.clear();
         self.evidence.clear();
@@ -486,15 +492,19 @@ impl Conversation {
                         self.retired.pop_first();
                     }
                     self.refresh_retired_digest();
-                    // Votes waiting for a proposal of an epoch no machine covers any more
+                    // Held messages about proposals of an epoch no machine covers any more
                     // can never count.
                     let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
                     let limits = self.limits;
-                    self.orphan_votes.retain(|(_, bytes)| {
-                        matches!(
-                            demls_consensus::VotingMessage::decode(bytes, &limits),
-                            Ok(demls_consensus::VotingMessage::Vote(v)) if v.epoch.0 >= oldest
-                        )
+                    self.held_voting.retain(|(_, bytes)| {
+                        use demls_consensus::VotingMessage as M;
+                        let scope = match M::decode(bytes, &limits) {
+                            Ok(M::Vote(v)) => Some(v.epoch),
+                            Ok(M::Proposal(p)) => Some(p.header.epoch),
+                            Ok(M::Bundle(b)) => b.proposal.map(|p| p.header.epoch),
+                            Err(_) => None,
+                        };
+                        scope.is_some_and(|e| e.0 >= oldest)
                     });
                     self.voting = Some(VotingMachine::new(config, epoch, roster));
                 }
@@ -577,6 +587,10 @@ impl Conversation {
             removed,
         });
         self.replay_buffered(now);
+        // The new epoch has no open emergency: proposals held by a partial freeze go in.
+        if self.phase == Phase::Member && self.epoch() == Some(epoch) {
+            self.release_held_voting(now);
+        }
         if self.phase == Phase::Member && self.epoch() == Some(epoch) {
             // Elections, emergency proposals and adds for waiting key packages now due.
             self.schedule_duties(now);

@@ -1,7 +1,6 @@
 //! Inbound packets: decoding, routing by body, and the handling of key packages, welcomes,
 //! fragments and MLS messages. Every path validates before it changes protocol state.
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use demls_consensus::{Ingested, MemberId, SignedProposal, VotingMessage};
@@ -328,13 +327,11 @@ impl Conversation {
                     });
                 }
                 // "Partial Freeze Semantics": while a higher-priority proposal is open, a new
-                // lower-priority one is dropped (and so never forwarded). Evidence bundles of
-                // already finalized proposals still pass.
-                let blocking = self.frozen_below();
-                if blocking.is_some_and(|b| b > p.header.kind.priority())
-                    && !self.actions.contains_key(&p.digest())
-                {
-                    return Err(Error::Frozen);
+                // lower-priority one is held back — not opened, voted on or forwarded — and
+                // processed once the freeze lifts (docs/protocol.md §9: dropping it made the
+                // proposals a member holds depend on arrival order).
+                if self.frozen_out(p) {
+                    return self.hold_voting(sender, bytes);
                 }
                 self.unknown_action(now, p)?
             }
@@ -349,18 +346,11 @@ impl Conversation {
             }
             VotingMessage::Bundle(b) => match &b.proposal {
                 Some(p) => {
-                    // "Partial Freeze Semantics": a new lower-priority proposal is dropped in
-                    // a bundle too — unless the bundle can be evidence of its decision (it
-                    // holds votes of at least ⌈2n/3⌉ voters, all checked on ingestion): a
-                    // commit's evidence must still reach members.
-                    let blocking = self.frozen_below();
-                    let voters: BTreeSet<&MemberId> = b.votes.iter().map(|v| &v.voter).collect();
-                    let quorum = (2 * self.roster().len()).div_ceil(3);
-                    if blocking.is_some_and(|f| f > p.header.kind.priority())
-                        && !self.actions.contains_key(&p.digest())
-                        && voters.len() < quorum
-                    {
-                        return Err(Error::Frozen);
+                    // "Partial Freeze Semantics": a new lower-priority proposal is held back in
+                    // a bundle too (a commit's evidence included: it is processed, and can
+                    // justify the commit, once the freeze lifts).
+                    if self.frozen_out(p) {
+                        return self.hold_voting(sender, bytes);
                     }
                     self.unknown_action(now, p)?
                 }
@@ -410,12 +400,11 @@ impl Conversation {
             VotingMessage::Proposal(p) => voting.handle_proposal(crypto, unix, p)?,
             VotingMessage::Vote(v) => match voting.handle_vote(crypto, unix, v) {
                 Err(demls_consensus::Error::UnknownProposal(_))
-                    if self.orphan_votes.len() < self.config.max_buffered_messages =>
+                    if self.held_voting.len() < self.config.max_buffered_messages =>
                 {
                     // The vote overtook its proposal: keep it until the proposal opens
                     // (dropping it could make this member's deadline decision differ).
-                    self.orphan_votes.push_back((sender, bytes.to_vec()));
-                    return Ok(());
+                    return self.hold_voting(sender, bytes);
                 }
                 other => other?,
             },
@@ -432,37 +421,59 @@ impl Conversation {
         if to_retired {
             self.refresh_retired_digest();
         }
-        if opened && !self.orphan_votes.is_empty() {
-            self.adopt_orphan_votes(now);
+        if opened && !self.held_voting.is_empty() {
+            self.release_held_voting(now);
         }
         self.drain_voting(now);
         self.retry_pending_commits(now);
         Ok(())
     }
 
-    /// Feeds buffered votes whose proposal is now known to the voting machines; the others
-    /// stay. A vote refused now (e.g. by a decided proposal) is dropped.
-    fn adopt_orphan_votes(&mut self, now: Instant) {
-        let known = |c: &Self, bytes: &[u8]| match VotingMessage::decode(bytes, &c.limits) {
+    /// Whether proposal `p` is new here and of lower priority than an open governance
+    /// proposal ("Partial Freeze Semantics").
+    fn frozen_out(&self, p: &SignedProposal) -> bool {
+        self.frozen_below()
+            .is_some_and(|b| b > p.header.kind.priority())
+            && !self.actions.contains_key(&p.digest())
+    }
+
+    /// Holds a voting message back (see `held_voting`); refused when the buffer is full.
+    fn hold_voting(&mut self, sender: MemberId, bytes: &[u8]) -> Result<(), Error> {
+        if self.held_voting.len() >= self.config.max_buffered_messages {
+            return Err(Error::BufferFull {
+                max: self.config.max_buffered_messages,
+            });
+        }
+        self.held_voting.push_back((sender, bytes.to_vec()));
+        Ok(())
+    }
+
+    /// Feeds the held voting messages that may go in now — votes whose proposal is known to
+    /// a voting machine, proposals no longer frozen out — in arrival order; the others stay.
+    /// One refused now (e.g. a vote on a decided proposal) is dropped.
+    pub(super) fn release_held_voting(&mut self, now: Instant) {
+        let ready = |c: &Self, bytes: &[u8]| match VotingMessage::decode(bytes, &c.limits) {
             Ok(VotingMessage::Vote(v)) => c
                 .voting
                 .iter()
                 .chain(c.retired.values())
                 .any(|m| m.proposal(&v.proposal).is_some()),
-            _ => true, // undecodable now: drop it below
+            Ok(VotingMessage::Proposal(p)) => !c.frozen_out(&p),
+            Ok(VotingMessage::Bundle(b)) => b.proposal.as_ref().is_none_or(|p| !c.frozen_out(p)),
+            Err(_) => true, // undecodable now: refused (dropped) below
         };
-        let orphans = std::mem::take(&mut self.orphan_votes);
-        let mut adopt = Vec::new();
-        for (sender, bytes) in orphans {
-            if known(self, &bytes) {
-                adopt.push((sender, bytes));
+        let held = std::mem::take(&mut self.held_voting);
+        let mut release = Vec::new();
+        for (sender, bytes) in held {
+            if ready(self, &bytes) {
+                release.push((sender, bytes));
             } else {
-                self.orphan_votes.push_back((sender, bytes));
+                self.held_voting.push_back((sender, bytes));
             }
         }
-        for (sender, bytes) in adopt {
+        for (sender, bytes) in release {
             if let Err(e) = self.on_voting(now, sender, &bytes) {
-                tracing::debug!(error = %e, "buffered vote refused once its proposal opened");
+                tracing::debug!(error = %e, "held voting message refused on release");
             }
         }
     }

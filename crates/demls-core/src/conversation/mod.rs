@@ -138,10 +138,12 @@ pub struct Conversation {
     retired_digest: [u8; 32],
     /// The first epoch this member belonged to (0 for the creator).
     first_epoch: u64,
-    /// Votes that arrived before their proposal (the network reorders), with their MLS
-    /// sender, in arrival order; fed to the voting machine once the proposal opens. At most
-    /// `max_buffered_messages`.
-    orphan_votes: VecDeque<(MemberId, Vec<u8>)>,
+    /// Voting messages held back, with their MLS sender, in arrival order, at most
+    /// `max_buffered_messages`: votes that arrived before their proposal (the network
+    /// reorders), fed to the voting machine once the proposal opens; and proposals (alone or
+    /// in bundles) that arrived while a higher-priority one was open ("Partial Freeze
+    /// Semantics"), neither voted on nor forwarded until the freeze lifts, then processed.
+    held_voting: VecDeque<(MemberId, Vec<u8>)>,
     /// The group's agreed governance state (steward list, scores, parameters), from the MLS
     /// group context; `None` until this member is in a group.
     gov: Option<GroupState>,
@@ -294,7 +296,7 @@ impl Conversation {
             retired: BTreeMap::new(),
             retired_digest: Sha256::new().finalize().into(), // of no retired machine
             first_epoch: 0,
-            orphan_votes: VecDeque::new(),
+            held_voting: VecDeque::new(),
             gov: None,
             recovery: false,
             round: round::CommitRound::default(),
@@ -438,7 +440,7 @@ impl Conversation {
         }
         h.update(self.retired_digest);
         h.update(self.first_epoch.to_be_bytes());
-        for (sender, vote) in &self.orphan_votes {
+        for (sender, vote) in &self.held_voting {
             lp(&mut h, sender.as_bytes());
             lp(&mut h, vote);
         }

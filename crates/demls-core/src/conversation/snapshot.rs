@@ -250,8 +250,8 @@ impl Conversation {
             w.bytes(&v.snapshot().map_err(|e| bad(&e.to_string()))?);
         }
         w.u64(self.first_epoch);
-        w.u32(self.orphan_votes.len() as u32);
-        for (sender, vote) in &self.orphan_votes {
+        w.u32(self.held_voting.len() as u32);
+        for (sender, vote) in &self.held_voting {
             w.bytes(sender.as_bytes());
             w.bytes(vote);
         }
@@ -453,7 +453,7 @@ impl Conversation {
         c.first_epoch = r.u64()?;
         for _ in 0..r.u32()? {
             let sender = r.member()?;
-            c.orphan_votes.push_back((sender, r.bytes()?.to_vec()));
+            c.held_voting.push_back((sender, r.bytes()?.to_vec()));
         }
         c.recovery = r.bool()?;
         for _ in 0..r.u32()? {
