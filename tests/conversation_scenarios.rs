@@ -298,3 +298,94 @@ fn two_removals_approved_in_one_epoch_are_both_committed() {
     net.assert_agreement();
     assert!(net.refusals().is_empty(), "{:?}", net.refusals());
 }
+
+/// Every member votes YES, by hand, on every proposal it saw opened and has not voted on.
+fn vote_yes_on_everything_open(net: &mut Net) {
+    loop {
+        let mut voted = false;
+        for i in net.active() {
+            let open: Vec<_> = net
+                .events(i)
+                .iter()
+                .filter_map(|e| match e {
+                    Event::ProposalOpened { proposal, .. } => Some(*proposal),
+                    _ => None,
+                })
+                .collect();
+            for p in open {
+                if net.members[i]
+                    .vote(net.now, p, demls::consensus::Choice::Yes)
+                    .is_ok()
+                {
+                    voted = true;
+                }
+                net.drain(i);
+            }
+        }
+        net.run_for(Duration::from_secs(1));
+        if !voted {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_proposal_still_open_after_the_epoch_changed_can_be_voted_down() {
+    // The retired voting machine of a past epoch keeps its open proposals (late votes,
+    // evidence); `vote` must reach them too — otherwise honest NO votes are refused and,
+    // with silent voters counted YES, the proposal passes at its deadline.
+    let mut net = Net::new(41);
+    net.config.auto_vote = None;
+    net.create();
+    for _ in 1..3 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run();
+    }
+    assert_eq!(net.active().len(), 3);
+    let removal = net.members[1].propose_remove(net.now, &name(2)).unwrap();
+    net.drain(1);
+    net.run_for(Duration::from_millis(500));
+    // An add opens, is approved and committed while the removal is still open.
+    let epoch = net.members[0].epoch().unwrap();
+    let j = net.join();
+    net.run_for(Duration::from_secs(1));
+    for i in [0, 1, 2] {
+        let add = net.events(i).iter().rev().find_map(|e| match e {
+            Event::ProposalOpened {
+                proposal,
+                action: Action::Add(_),
+                ..
+            } => Some(*proposal),
+            _ => None,
+        });
+        // The steward opened the add and already counts its own YES.
+        let _ = net.members[i].vote(net.now, add.unwrap(), demls::consensus::Choice::Yes);
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(5));
+    assert!(
+        net.members[0].epoch().unwrap() > epoch,
+        "the add was committed"
+    );
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    // Members 0 and 2 vote the old epoch's removal down.
+    for i in [0, 2] {
+        net.members[i]
+            .vote(net.now, removal, demls::consensus::Choice::No)
+            .unwrap();
+        net.drain(i);
+    }
+    net.run();
+    for i in [0, 1, 2] {
+        assert!(
+            net.events(i).iter().any(|e| matches!(e,
+                Event::ProposalDecided { proposal, decision, .. }
+                    if *proposal == removal
+                        && decision.outcome == demls::consensus::Outcome::No)),
+            "member {i} did not decide the removal NO"
+        );
+    }
+    assert!(net.members[0].roster().contains(&name(2)));
+}

@@ -1573,6 +1573,9 @@ impl Sim {
                         .proposals
                         .values()
                         .filter(|p| p.creator == id && p.approved_at.is_some())
+                        // Removals are what a spammer sends; the adds and elections its core
+                        // opens as duties are honest.
+                        .filter(|p| p.key.as_ref().is_some_and(|(kind, _)| *kind == 2))
                         .count() as u64,
                 }
             })

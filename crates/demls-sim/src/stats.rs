@@ -244,7 +244,8 @@ pub struct ByzantineReport {
     pub attempts: u64,
     /// Of those, refused by its own core (rate limits, nothing to commit, ...).
     pub refused: u64,
-    /// Proposals it created that an honest member finalized YES.
+    /// Member removals it proposed that an honest member finalized YES (a spammer's spam;
+    /// the duties its core performs, e.g. adds for waiting key packages, are not counted).
     pub approved_proposals: u64,
 }
 

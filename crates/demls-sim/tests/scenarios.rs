@@ -444,7 +444,6 @@ fn a_commit_of_an_undecided_proposal_is_refused_and_a_backup_commits() {
 }
 
 #[test]
-#[ignore = "open: finding F16 — vote() cannot reach a proposal still open in the previous epoch, so honest NO votes on a spammer's removal are refused and silence approves it. Multi-steward governance is experimental (docs/protocol.md §9)"]
 fn a_proposal_spammer_hits_the_rate_limits_and_honest_proposals_still_commit() {
     run_all(
         BYZANTINE_SEEDS

@@ -139,8 +139,27 @@ impl Conversation {
         choice: Choice,
     ) -> Result<(), Error> {
         let unix = self.clock.unix_ms(now);
-        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
+        let current = self.voting.as_ref().ok_or(Error::NotAMember)?;
+        // A proposal still open in the machine of a past epoch is voted on there (the vote is
+        // signed for that epoch, and members route it to the same retired machine): a NO
+        // must still count after the epoch changed under it.
+        let retired = match current.proposal(&proposal) {
+            Some(_) => None,
+            None => self
+                .retired
+                .iter()
+                .rev()
+                .find(|(_, v)| v.proposal(&proposal).is_some())
+                .map(|(e, _)| *e),
+        };
+        let voting = match retired.and_then(|e| self.retired.get_mut(&e)) {
+            Some(old) => old,
+            None => self.voting.as_mut().ok_or(Error::NotAMember)?,
+        };
         let message = voting.cast_vote(&self.signer, unix, proposal, choice)?;
+        if retired.is_some() {
+            self.refresh_retired_digest();
+        }
         self.timers.stop(TimerKind::AutoVote(proposal));
         self.send_app(
             v1::app_content::Body::Voting(message.encode()),

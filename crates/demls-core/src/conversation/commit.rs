@@ -575,7 +575,14 @@ impl Conversation {
         if !self.approved.is_empty() {
             self.arm_freeze(now);
         }
-        self.timers.retain(|k| !matches!(k, TimerKind::AutoVote(_)));
+        // Automatic votes stay armed for proposals still open in a retired machine.
+        let retired = &self.retired;
+        self.timers.retain(|k| match k {
+            TimerKind::AutoVote(d) => retired
+                .values()
+                .any(|v| v.proposal(d).is_some() && v.decision(d).is_none()),
+            _ => true,
+        });
         for m in &added {
             self.key_packages.remove(m);
         }
