@@ -464,3 +464,114 @@ fn a_single_steward_group_has_no_recovery_mode() {
         assert_eq!(net.members[i].epoch(), net.members[0].epoch());
     }
 }
+
+/// The equivocation scenario above, up to the equivocator's two commits.
+fn equivocated_add(seed: u64) -> (Net, usize, usize) {
+    let mut net = network(seed, 5, |c| c.auto_vote = None);
+    let rotation = net.members[0].rotation();
+    let s = index_of(&net, &rotation[0]);
+    net.members[s].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    let j = net.join();
+    net.run_for(Duration::from_millis(500));
+    let proposal = net
+        .events(0)
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::ProposalOpened {
+                proposal,
+                action: Action::Add(m),
+                ..
+            } if *m == name(j) => Some(*proposal),
+            _ => None,
+        })
+        .expect("the add is open");
+    for i in 0..5 {
+        let now = net.now;
+        let _ = net.members[i].vote(now, proposal, Choice::Yes);
+        net.drain(i);
+    }
+    net.run_for(Duration::from_millis(500));
+    let now = net.now;
+    let (first, second) = net.members[s].test_equivocating_commits(now).unwrap();
+    net.drain(s);
+    let others: Vec<usize> = (0..5).filter(|&i| i != s).collect();
+    for (k, &to) in others.iter().enumerate() {
+        let packets = if k < 2 { &first } else { &second };
+        for t in packets {
+            let _ = net.inject(to, &t.payload);
+        }
+    }
+    (net, s, j)
+}
+
+#[test]
+fn after_an_equivocating_epoch_steward_the_next_steward_commits_in_the_same_rotation() {
+    // Layer 1 after an equivocation: once the equivocator's two candidates are dropped, the
+    // next steward of the rotation commits — no re-election is needed.
+    let (mut net, s, j) = equivocated_add(310);
+    let epoch = net.members[(s + 1) % 5].epoch().unwrap();
+    let rotation = net.members[(s + 1) % 5].rotation();
+    let seen: Vec<usize> = (0..5).map(|i| net.events(i).len()).collect();
+    net.run();
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    let honest: Vec<usize> = (0..5).filter(|&i| i != s).collect();
+    for &i in &honest {
+        assert!(
+            !net.events(i)[seen[i]..].iter().any(|e| matches!(
+                e,
+                Event::ProposalOpened {
+                    action: Action::ElectStewards { .. },
+                    ..
+                }
+            )),
+            "member {i} fell through to a re-election"
+        );
+        assert_eq!(net.members[i].epoch().unwrap().0, epoch.0 + 1, "member {i}");
+    }
+    // The commit came from the steward after the equivocator.
+    let committer = index_of(&net, &rotation[1]);
+    assert!(net.events(committer).iter().any(|e| matches!(e,
+        Event::EpochChanged { added, .. } if added.contains(&name(j)))));
+    assert!(violations(&net, honest[0], ViolationKind::Inactivity).contains(&rotation[0]));
+}
+
+#[test]
+fn a_steward_whose_removal_is_approved_twice_is_out_of_the_rotation_everywhere() {
+    // Two approved proposals removing the epoch steward of a two-steward rotation: it must be
+    // out of the rotation at every member, itself included. (The exclusion once compared the
+    // rotation's length with the number of pending-removal *proposals*: with a duplicate, the
+    // steward stayed in its own walk and committed, while every other member refused its
+    // commit as not from a steward — the simulator's stall F15.)
+    let mut net = network(311, 5, |c| {
+        c.governance.sn_min = 2;
+        c.governance.sn_max = 2;
+    });
+    let rotation = net.members[0].rotation();
+    assert_eq!(rotation.len(), 2);
+    let target = rotation[0].clone();
+    let proposers: Vec<usize> = (0..5)
+        .filter(|&i| !rotation.contains(net.members[i].member_id()))
+        .take(2)
+        .collect();
+    for &p in &proposers {
+        let now = net.now;
+        net.members[p].propose_remove(now, &target).unwrap();
+        net.drain(p);
+    }
+    let j = net.join();
+    net.run();
+    let refused: Vec<_> = net
+        .refusals()
+        .into_iter()
+        .filter(|(_, e)| e.contains("not a steward") || e.contains("not from steward"))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    let t = index_of(&net, &target);
+    assert_eq!(net.members[t].phase(), Phase::Closed);
+    net.assert_agreement();
+}

@@ -196,7 +196,7 @@ impl Conversation {
     /// Members whose removal (or leave) is finalized YES here and not yet committed: not
     /// eligible to commit ("eligible ... if it is a current group member and not pending
     /// removal", Layer 1).
-    fn pending_removal(&self) -> Vec<&MemberId> {
+    fn pending_removal(&self) -> BTreeSet<&MemberId> {
         self.approved
             .iter()
             .filter_map(|d| self.actions.get(d))
@@ -205,24 +205,29 @@ impl Conversation {
             .collect()
     }
 
+    /// `walk` without the members pending removal — unless that leaves nobody, in which
+    /// case the walk stays whole (someone must commit the removals).
+    fn eligible(&self, mut walk: Vec<MemberId>) -> Vec<MemberId> {
+        let pending = self.pending_removal();
+        if walk.iter().any(|m| !pending.contains(m)) {
+            walk.retain(|m| !pending.contains(m));
+        }
+        walk
+    }
+
     /// Who commits this epoch, in order: every member by id in recovery mode; the list an
     /// approved election installs (its stewards commit it); otherwise the group's rotation —
     /// without members pending removal (the score deltas use the group's rotation as
     /// recorded, `walk_of_batch`, which every member computes alike).
     pub(super) fn primary_walk(&self) -> Vec<MemberId> {
-        let mut walk = if self.recovery {
+        self.eligible(if self.recovery {
             self.roster()
         } else {
             match self.approved_election() {
                 Some((d, _, _)) => self.walk_of_batch(&[d]),
                 None => self.walk_of_batch(&[]),
             }
-        };
-        let pending = self.pending_removal();
-        if walk.len() > pending.len() {
-            walk.retain(|m| !pending.contains(&m));
-        }
-        walk
+        })
     }
 
     /// Whether candidates need acknowledgements: always under multi-steward governance —
@@ -235,15 +240,16 @@ impl Conversation {
     }
 
     /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
-    /// approved election, or any member in recovery mode.
+    /// approved election, or any member in recovery mode — each without the members pending
+    /// removal, by the same rule as [`Self::primary_walk`] (a member refusing a commit that
+    /// the committer's own walk allowed found the simulator's stall F15: with every steward
+    /// of a short rotation pending removal, the walk kept them all while this check refused
+    /// them).
     pub(super) fn may_commit(&self, sender: &MemberId) -> bool {
-        if self.pending_removal().contains(&sender) {
-            return false;
-        }
-        if self.recovery && self.roster().contains(sender) {
+        if self.recovery && self.eligible(self.roster()).contains(sender) {
             return true;
         }
-        if self.walk_of_batch(&[]).contains(sender) {
+        if self.eligible(self.walk_of_batch(&[])).contains(sender) {
             return true;
         }
         let elections: Vec<ProposalDigest> = self
@@ -254,7 +260,7 @@ impl Conversation {
             .collect();
         elections
             .iter()
-            .any(|d| self.walk_of_batch(&[*d]).contains(sender))
+            .any(|d| self.eligible(self.walk_of_batch(&[*d])).contains(sender))
     }
 
     /// Whether `sender` could become a committer once something open here is decided (an
@@ -611,10 +617,46 @@ impl Conversation {
                 self.send_ack(digest);
             }
             // Others acknowledge candidates this member does not hold (or only dead ones):
-            // it abstains for the round, so that a round nobody can win is seen to die.
-            None if self.others_acked(round) => self.send_ack(ABSTAIN),
+            // it abstains for the round, so that a round nobody can win is seen to die —
+            // once no steward of the rotation can still bring a candidate. (Abstaining at
+            // once split the simulator's rounds: members abstained before a later slot's
+            // candidate arrived, the round died, and that candidate was dead for good.)
+            None if self.others_acked(round) => match self.candidate_expected_until(now) {
+                Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
+                None => self.send_ack(ABSTAIN),
+            },
             None => {}
         }
+    }
+
+    /// Until when this member may still expect a candidate in the current round: the slot of
+    /// a steward of the rotation that has neither a candidate here nor an acknowledgement in
+    /// this round (it would not build then), plus the candidate window. `None` when no
+    /// candidate is expected any more.
+    fn candidate_expected_until(&self, now: Instant) -> Option<Instant> {
+        let started = self.round.started?;
+        let slot = self.slot_len();
+        let window = self.gov.as_ref()?.config.candidate_window;
+        let round = self.round.ack_round;
+        self.primary_walk()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                !self.round.has_candidate_from(s)
+                    && !self.round.equivocators.contains(*s)
+                    && !self.acked_in(round, s)
+            })
+            .map(|(k, _)| started + slot * k as u32 + window)
+            .filter(|at| *at > now)
+            .max()
+    }
+
+    /// Whether `member` acknowledged (or abstained) in `round`.
+    fn acked_in(&self, round: u32, member: &MemberId) -> bool {
+        self.round
+            .acks
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .any(|(_, ackers)| ackers.contains(member))
     }
 
     /// Whether this member is in the rotation and its commit slot has come.
