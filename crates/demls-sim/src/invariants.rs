@@ -6,7 +6,10 @@
 //!   (with the epoch it starts from) and score table (the group state of the MLS group
 //!   context).
 //! * **No fork** — at most one commit per epoch: honest members at the same epoch have the
-//!   same epoch authenticator.
+//!   same epoch authenticator. The promise holds while fewer than a third of the members
+//!   acknowledging the commit (the previous epoch's roster) are Byzantine: churn can push a
+//!   group past that bound (two Byzantine members of a seven-member scenario while only six
+//!   are in), and forks there are counted as *beyond the fault model*, not violations.
 //! * **Validity** — every member added or removed by a commit an honest member applied was
 //!   approved by a finalized YES at that member (a self-leave is a removal proposal like any
 //!   other, a removal for a score below the threshold is an emergency proposal); for a
@@ -125,6 +128,12 @@ pub struct Checker {
     /// vote (docs/protocol.md §5: with f equivocating voters, honest members may decide
     /// differently when the margin is at most f). Counted, not violations.
     equivocation_divergences: u64,
+    /// Byzantine members by id (the rosters name members, not nodes).
+    byzantine_ids: BTreeSet<MemberId>,
+    /// Forks at an epoch whose predecessor's roster had at least a third Byzantine members:
+    /// outside the fault model (the ⌈2n/3⌉ acknowledgement quorums of two candidates then
+    /// need not share an honest member). Counted, not violations.
+    forks_beyond_fault_model: u64,
     /// Per node: actions it saw approved (finalized YES), with the proposals that approved
     /// them (several proposals may carry one action; a revision to NO withdraws only its own).
     approved: BTreeMap<usize, BTreeMap<ActionKey, BTreeSet<ProposalDigest>>>,
@@ -140,9 +149,18 @@ impl Checker {
     /// A checker for a run whose Byzantine members are `byzantine` (node indexes).
     pub fn new(byzantine: BTreeSet<usize>) -> Self {
         Self {
+            byzantine_ids: byzantine
+                .iter()
+                .map(|&n| crate::sim::member_name(n))
+                .collect(),
             byzantine,
             ..Self::default()
         }
+    }
+
+    /// Forks where the acknowledging roster was at least a third Byzantine (see the field).
+    pub fn forks_beyond_fault_model(&self) -> u64 {
+        self.forks_beyond_fault_model
     }
 
     /// Whether `node` is honest (checked).
@@ -407,6 +425,25 @@ impl Checker {
             Some(rec) => {
                 let theirs = &rec.view;
                 if theirs.authenticator != view.authenticator {
+                    // The commit into this epoch was acknowledged by the previous epoch's
+                    // roster; with a third of it Byzantine, BFT safety is not promised.
+                    let beyond = view
+                        .epoch
+                        .checked_sub(1)
+                        .and_then(|e| self.epochs.get(&e))
+                        .is_some_and(|prev| {
+                            let byz = prev
+                                .view
+                                .roster
+                                .iter()
+                                .filter(|m| self.byzantine_ids.contains(*m))
+                                .count();
+                            3 * byz >= prev.view.roster.len()
+                        });
+                    if beyond {
+                        self.forks_beyond_fault_model += 1;
+                        return;
+                    }
                     found.push((
                         Invariant::NoFork,
                         format!(

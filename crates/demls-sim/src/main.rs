@@ -612,6 +612,12 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
             m.equivocation_divergences
         );
     }
+    if m.forks_beyond_fault_model > 0 {
+        println!(
+            "  beyond model      {} forks where a third or more of the acknowledging roster was Byzantine",
+            m.forks_beyond_fault_model
+        );
+    }
     if m.deadline_divergences > 0 {
         println!(
             "  divergences       {} deadline decisions differed (votes delayed past the deadline)",

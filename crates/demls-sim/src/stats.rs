@@ -96,6 +96,9 @@ pub struct Summary {
     /// Early decisions that differed on a proposal a Byzantine voter equivocated on (the
     /// one-round vote's documented limit; not a violation, see `invariants`).
     pub equivocation_divergences: u64,
+    /// Forks at an epoch whose predecessor's roster was at least a third Byzantine (outside
+    /// the fault model; not a violation, see `invariants`).
+    pub forks_beyond_fault_model: u64,
     /// Time from a proposal's opening to its commit, p50, ms.
     pub commit_p50_ms: u64,
     /// p99 of the same, ms.
