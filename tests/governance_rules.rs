@@ -434,8 +434,9 @@ fn among_equal_candidates_the_epoch_stewards_then_the_smallest_id_is_applied() {
     }
 }
 
-/// DM-80: a steward leaves its own approved removal out of the batch it would commit, while
-/// the other members' batches include it; the removal is then committed by another steward.
+/// DM-80, DM-56, DM-86: a steward leaves its own approved removal out of the batch it would
+/// commit, while the other members' batches include it; pending removal, it is out of the
+/// rotation, and the next steward commits its removal.
 #[test]
 fn a_steward_leaves_its_own_removal_out_of_its_batch() {
     let mut net = network(408, 5, |c| c.freeze_window = Duration::from_secs(20));
@@ -455,7 +456,19 @@ fn a_steward_leaves_its_own_removal_out_of_its_batch() {
     let own = net.members[s].test_commit_batch_now();
     assert!(!own.contains(&removal), "the steward's batch removes it");
     assert_eq!(own.len(), 1, "the add is still in it");
+    // DM-56: pending removal, the steward is out of the rotation, so the next steward commits
+    // both changes at once (the steward would otherwise commit the add alone first).
+    assert!(!net.members[other].rotation().contains(&steward));
+    let mark = net.events(other).len();
     net.run();
+    let first_change = net.events(other)[mark..]
+        .iter()
+        .find_map(|e| match e {
+            Event::EpochChanged { added, removed, .. } => Some((added.clone(), removed.clone())),
+            _ => None,
+        })
+        .expect("an epoch change");
+    assert_eq!(first_change, (vec![name(x)], vec![steward.clone()]));
     assert_eq!(net.members[s].phase(), Phase::Closed);
     assert_eq!(net.members[x].phase(), Phase::Member);
     net.assert_agreement();
