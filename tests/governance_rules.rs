@@ -148,9 +148,11 @@ fn an_approved_emergency_removal_is_committed_without_waiting_for_the_freeze_win
     net.assert_agreement();
 }
 
-/// DM-40, DM-41, DM-96: the commit that records an emergency proposal takes `ecp_no_penalty`
-/// from its creator when it was finalized NO, and adds `ecp_yes_reward` when it was finalized
-/// YES. The creator is not a steward, so no other score change touches it.
+/// DM-40, DM-41, DM-96 (and DM-74): the commit that records an emergency proposal takes
+/// `ecp_no_penalty` from its creator when it was finalized NO, and adds `ecp_yes_reward` when
+/// it was finalized YES. The creator is not a steward, so no other score change touches it;
+/// a rejected deadlock proposal does not turn the commit that records it into a recovery
+/// commit.
 #[test]
 fn emergency_proposal_creators_are_penalised_on_no_and_rewarded_on_yes() {
     let mut net = network(402, 6, |c| {
@@ -182,6 +184,14 @@ fn emergency_proposal_creators_are_penalised_on_no_and_rewarded_on_yes() {
         net.members[0].group_state().unwrap().score(&xid),
         after_no,
         "the creator's score after its emergency proposal was finalized NO"
+    );
+    // A rejected deadlock proposal does not make that commit a recovery commit (which would
+    // take `slot_failure_penalty` from every other steward of the rotation).
+    let scores = net.members[0].group_state().unwrap().scores().clone();
+    assert_eq!(
+        scores.keys().collect::<Vec<_>>(),
+        vec![&xid],
+        "only the creator's score changed: {scores:?}"
     );
 
     // YES: with an add approved everywhere, the deadlock proposal is finalized YES; the
