@@ -704,3 +704,149 @@ fn a_steward_pending_its_own_removal_is_not_penalised_for_its_slot() {
     );
     assert!(!violations(&net, i, ViolationKind::Inactivity).contains(&steward));
 }
+
+/// DM-95: an emergency removal finalized YES goes into the next commit even when an ordinary
+/// removal with a smaller digest is also waiting (one removal per commit). Two ordinary
+/// removals are approved with a join while the epoch steward is silent; one is committed, the
+/// other is carried into the epoch where the silent steward's score (40) makes its removal
+/// due.
+#[test]
+fn an_emergency_removal_goes_before_an_ordinary_one() {
+    let mut net = network(419, 7, |c| {
+        c.governance.slot_failure_penalty = 60;
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let rotation = net.members[0].rotation();
+    let target = rotation[0].clone();
+    let silent = index_of(&net, &target);
+    silence(&mut net, silent);
+    let stewards = net.members[0].stewards().to_vec();
+    let others: Vec<usize> = (0..7).filter(|&i| i != silent).collect();
+    // Two members that are not stewards, so no slot of theirs is scored.
+    let mut outside = (0..7).filter(|&i| !stewards.contains(net.members[i].member_id()));
+    let (t1, t2) = (outside.next().unwrap(), outside.next().unwrap());
+    let others: Vec<usize> = others.into_iter().filter(|&i| i != t1 && i != t2).collect();
+    let now = net.now;
+    let mut ordinary = Vec::new();
+    for (by, t) in [(others[0], t1), (others[1], t2)] {
+        ordinary.push(net.members[by].propose_remove(now, &name(t)).unwrap());
+        net.drain(by);
+    }
+    net.join();
+    let honest = others[0];
+    step_until(&mut net, "the emergency removal is approved", |net| {
+        decided(
+            net,
+            honest,
+            Outcome::Yes,
+            |a| matches!(a, Action::RemoveBelowThreshold(m) if *m == target),
+        )
+    });
+    let emergency = net
+        .events(honest)
+        .iter()
+        .find_map(|e| match e {
+            Event::ProposalDecided {
+                proposal,
+                action: Action::RemoveBelowThreshold(_),
+                ..
+            } => Some(*proposal),
+            _ => None,
+        })
+        .unwrap();
+    let waiting: Vec<_> = net.members[honest]
+        .approved_proposals()
+        .into_iter()
+        .filter(|d| ordinary.contains(d))
+        .collect();
+    assert_eq!(waiting.len(), 1, "one ordinary removal is carried over");
+    assert!(
+        waiting[0] < emergency,
+        "the ordinary removal must come first by digest (digests depend on the seed)"
+    );
+    let mark = net.events(honest).len();
+    step_until(&mut net, "the next commit", |net| {
+        net.events(honest)[mark..]
+            .iter()
+            .any(|e| matches!(e, Event::EpochChanged { .. }))
+    });
+    let removed = net.events(honest)[mark..]
+        .iter()
+        .find_map(|e| match e {
+            Event::EpochChanged { removed, .. } => Some(removed.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(removed, vec![target], "the emergency removal went first");
+}
+
+/// DM-99 (Layer 2): a re-election round uses `recovery_inactivity` slots (1 s here, against a
+/// `commit_inactivity` of 10 s). Every steward is silent; once the re-elected list is approved,
+/// its first live steward, at position k, commits about `k` seconds later.
+#[test]
+fn re_election_slots_are_recovery_inactivity_apart() {
+    let mut net = network(416, 7, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.governance.commit_inactivity = Duration::from_secs(10);
+        c.governance.recovery_inactivity = Duration::from_secs(1);
+    });
+    let mut silent: Vec<usize> = net.members[0]
+        .stewards()
+        .iter()
+        .map(|s| index_of(&net, s))
+        .collect();
+    for &i in &silent {
+        silence(&mut net, i);
+    }
+    let honest = (0..7).find(|i| !silent.contains(i)).unwrap();
+    let epoch = net.members[honest].epoch();
+    net.join();
+    let elect1 = |a: &Action| matches!(a, Action::ElectStewards { retry_round: 1, .. });
+    step_until(&mut net, "the re-election is opened", |net| {
+        !opened_by(net, honest, elect1).is_empty()
+    });
+    let list = net
+        .events(honest)
+        .iter()
+        .find_map(|e| match e {
+            Event::ProposalOpened {
+                action:
+                    Action::ElectStewards {
+                        stewards,
+                        retry_round: 1,
+                    },
+                ..
+            } => Some(stewards.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // The re-elected list's first steward is silent too, so the rotation needs a slot.
+    let first = index_of(&net, &list[0]);
+    if !silent.contains(&first) {
+        silence(&mut net, first);
+        silent.push(first);
+    }
+    let k = list
+        .iter()
+        .position(|m| !silent.contains(&index_of(&net, m)))
+        .expect("a live steward in the re-elected list");
+    assert!(
+        k >= 1,
+        "the first steward of the re-elected list is silenced above"
+    );
+    step_until(&mut net, "the re-election is approved", |net| {
+        decided(net, honest, Outcome::Yes, elect1)
+    });
+    let approved_at = net.now;
+    step_until(&mut net, "the re-elected list commits", |net| {
+        net.members[honest].epoch() != epoch
+    });
+    let took = net.now - approved_at;
+    let slot = Duration::from_secs(k as u64);
+    assert!(
+        took >= slot && took < slot + Duration::from_secs(3),
+        "the steward at position {k} of the re-elected list committed after {took:?}"
+    );
+}
