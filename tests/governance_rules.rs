@@ -657,9 +657,9 @@ fn proposals_that_break_the_membership_rules_are_refused() {
 }
 
 /// DM-85: a steward whose own removal is approved may not commit ("not pending removal"), so
-/// it must not be penalised for the slot it could not use. With a second removal approved
-/// before it (one removal per commit), the next steward's commit removes the other member and
-/// records the ineligible steward as a failed slot: `slot_failure_penalty` and an
+/// it must not be penalised for the slot it could not use. With a second removal of a smaller
+/// digest approved too (one removal per commit), the next steward's commit removes the other
+/// member and records the ineligible steward as a failed slot: `slot_failure_penalty` and an
 /// `Inactivity` report.
 #[test]
 #[ignore = "DM-85 broken: a steward pending its own removal loses slot_failure_penalty when the commit removes another member first (docs/conformance.md, Gaps)"]
