@@ -224,11 +224,35 @@ impl Conversation {
                 Some(ParsedAction::RemoveBelowThreshold { .. })
             )
         };
+        // Then removals of the rotation's stewards, in rotation order: a steward pending
+        // removal may not commit, and the commit that removes it takes its slot penalty with
+        // its score ("MUST NOT be penalized for omitting its own removal"; the penalty
+        // follows the rotation every member computes, which still lists it).
+        let walk = self.walk_of_batch(&[]);
+        let steward_removal = |d: &ProposalDigest| -> Option<usize> {
+            let action = self.actions.get(d)?;
+            if !action.is_removal() {
+                return None;
+            }
+            walk.iter().position(|s| Some(s) == action.subject())
+        };
+        let mut stewards_out: Vec<(usize, &ProposalDigest)> = self
+            .approved
+            .iter()
+            .filter(|d| !emergency(d))
+            .filter_map(|d| steward_removal(d).map(|k| (k, d)))
+            .collect();
+        stewards_out.sort();
         let order = self
             .approved
             .iter()
             .filter(emergency)
-            .chain(self.approved.iter().filter(|d| !emergency(d)))
+            .chain(stewards_out.iter().map(|(_, d)| *d))
+            .chain(
+                self.approved
+                    .iter()
+                    .filter(|d| !emergency(d) && steward_removal(d).is_none()),
+            )
             .chain(self.rejected.iter());
         for d in order {
             if batch.len() >= self.config.max_commit_batch {

@@ -172,7 +172,7 @@ impl Conversation {
 
     /// The rotation of a commit whose batch is `batch` (for scoring and validation): the
     /// elected list's when the batch installs one, otherwise the group's.
-    fn walk_of_batch(&self, batch: &[ProposalDigest]) -> Vec<MemberId> {
+    pub(super) fn walk_of_batch(&self, batch: &[ProposalDigest]) -> Vec<MemberId> {
         let Some(gov) = self.gov.as_ref() else {
             return Vec::new();
         };
@@ -1006,12 +1006,14 @@ impl Conversation {
     fn apply_candidate(&mut self, now: Instant, winner: Candidate) -> Result<(), Error> {
         let (_, _, added, removed) = self.changes_of(&winner.batch)?;
         // The stewards before the committer in the rotation failed their slots (the agreed
-        // penalty is in the commit's group parameters).
+        // penalty is in the commit's group parameters) — except those pending removal here,
+        // which were not allowed to commit.
         let walk = self.walk_of_batch(&winner.batch);
+        let pending = self.pending_removal();
         let skipped: Vec<MemberId> = walk
             .iter()
             .take_while(|s| **s != winner.committer)
-            .filter(|s| **s != self.me)
+            .filter(|s| **s != self.me && !pending.contains(s))
             .cloned()
             .collect();
         if walk.contains(&winner.committer) {
