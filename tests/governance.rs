@@ -573,5 +573,52 @@ fn a_steward_whose_removal_is_approved_twice_is_out_of_the_rotation_everywhere()
     assert_eq!(net.members[j].phase(), Phase::Member);
     let t = index_of(&net, &target);
     assert_eq!(net.members[t].phase(), Phase::Closed);
+}
+
+/// Runs until every member in `members` holds an approved proposal (auto votes), at most 20 s.
+fn run_until_approved(net: &mut Net, members: &[usize]) {
+    for _ in 0..200 {
+        if members
+            .iter()
+            .all(|&i| !net.members[i].approved_proposals().is_empty())
+        {
+            return;
+        }
+        net.run_for(Duration::from_millis(100));
+    }
+    panic!("nothing was approved");
+}
+
+#[test]
+fn candidates_of_an_abandoned_round_are_acknowledged_again_until_one_wins() {
+    // Every steward of the rotation builds at once and acknowledges its own candidate: no
+    // candidate can reach the quorum, round 0 dies. A member builds one candidate per epoch,
+    // so the members must converge on one of these in the next round; they once let every
+    // one die for good and the epoch was wedged (the simulator found it, e.g. `demls-sim
+    // --generated 254170444052684 --mode liveness --byzantine-mix none`). The long freeze
+    // window keeps the rotation and escalation out of the way.
+    let mut net = network(313, 4, |c| c.freeze_window = Duration::from_secs(60));
+    let j = net.join();
+    run_until_approved(&mut net, &[0, 1, 2, 3]);
+    let builders: Vec<usize> = net.members[0]
+        .rotation()
+        .iter()
+        .map(|s| index_of(&net, s))
+        .collect();
+    assert!(builders.len() >= 3, "a rotation of several stewards");
+    let now = net.now;
+    for &i in &builders {
+        let batch = net.members[i].test_commit_batch_now();
+        net.members[i].test_commit_batch(now, &batch).unwrap();
+    }
+    for &i in &builders {
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "one of the candidates won a later round"
+    );
     net.assert_agreement();
 }

@@ -55,8 +55,8 @@ pub struct Byzantine {
 /// others store).
 pub(super) const MAX_ACKED_PER_MEMBER: usize = 16;
 
-/// The digest of an abstention: "I hold no live candidate in this round" — counted as heard
-/// from, never as support (so a round nobody can win is seen to die).
+/// The digest of an abstention: "I hold no candidate to acknowledge in this round" — counted
+/// as heard from, never as support (so a round nobody can win is seen to die).
 const ABSTAIN: [u8; 32] = [0; 32];
 
 /// A valid, justified commit candidate of the current epoch.
@@ -572,17 +572,17 @@ impl Conversation {
         }
     }
 
-    /// Whether candidate `digest` was acknowledged in a round that died: no honest member
-    /// acknowledges it again (a Byzantine member's late acknowledgement in the dead round
-    /// could otherwise complete a quorum there while the group forms one in a later round).
-    fn candidate_dead(&self, digest: &[u8; 32]) -> bool {
-        (0..self.round.ack_round).any(|r| self.ackers(r, digest) > 0)
-    }
-
     /// Moves past dead acknowledgement rounds; then, once its candidate window closed, this
-    /// member acknowledges — once per round — the best live candidate by the commit
-    /// validation service's rule. A steward whose slot has passed and that is free in a new
-    /// round builds its own candidate (the ones before were all acknowledged in dead rounds).
+    /// member acknowledges — once per round — the best candidate it holds by the commit
+    /// validation service's rule, whether or not it was acknowledged in an abandoned round:
+    /// candidates carry over, so the members converge on one once they hold the same ones
+    /// (each member builds at most one candidate per epoch — a second would make it an
+    /// equivocator — so a rule that let a candidate die for good would wedge the epoch once
+    /// every steward's had died: the simulator found it). Safety does not depend on it: at
+    /// most one candidate reaches the quorum in a round, and a round in which one reached it
+    /// never dies at an honest member, so no honest member acknowledges in a later round. A
+    /// steward whose slot has passed, free in a new round and holding no candidate to
+    /// acknowledge, builds its own.
     fn maybe_ack(&mut self, now: Instant) {
         if !self.needs_acks() {
             return;
@@ -601,7 +601,11 @@ impl Conversation {
         if self.my_ack(round).is_some() {
             return;
         }
-        if round > before && self.slot_passed(now) && self.quorum_candidate().is_none() {
+        if round > before
+            && self.slot_passed(now)
+            && self.quorum_candidate().is_none()
+            && self.best_by_rule().is_none()
+        {
             self.build_candidate(now);
             if self.my_ack(round).is_some() {
                 return;
@@ -610,17 +614,15 @@ impl Conversation {
         if !self.round.window_closed {
             return;
         }
-        let pick = self.best_by_rule(|i| !self.candidate_dead(&self.round.candidates[i].digest));
-        match pick {
+        match self.best_by_rule() {
             Some(i) => {
                 let digest = self.round.candidates[i].digest;
                 self.send_ack(digest);
             }
-            // Others acknowledge candidates this member does not hold (or only dead ones):
-            // it abstains for the round, so that a round nobody can win is seen to die —
-            // once no steward of the rotation can still bring a candidate. (Abstaining at
-            // once split the simulator's rounds: members abstained before a later slot's
-            // candidate arrived, the round died, and that candidate was dead for good.)
+            // Others acknowledge candidates this member does not hold: it abstains for the
+            // round, so that a round nobody can win is seen to die — once no steward of the
+            // rotation can still bring a candidate. (Abstaining at once split the simulator's
+            // rounds: members abstained before a later slot's candidate arrived.)
             None if self.others_acked(round) => match self.candidate_expected_until(now) {
                 Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
                 None => self.send_ack(ABSTAIN),
@@ -958,16 +960,16 @@ impl Conversation {
         self.consider_round(now);
     }
 
-    /// The commit validation service's choice among the candidates that pass `keep` (never
-    /// an equivocator's): the longest proposal sequence, the epoch steward's among equals,
+    /// The commit validation service's choice among the candidates (never an
+    /// equivocator's): the longest proposal sequence, the epoch steward's among equals,
     /// otherwise the smallest committer id.
-    fn best_by_rule(&self, keep: impl Fn(usize) -> bool) -> Option<usize> {
+    fn best_by_rule(&self) -> Option<usize> {
         let epoch_steward = self.primary_walk().into_iter().next();
         self.round
             .candidates
             .iter()
             .enumerate()
-            .filter(|(i, c)| keep(*i) && !self.round.equivocators.contains(&c.committer))
+            .filter(|(_, c)| !self.round.equivocators.contains(&c.committer))
             .max_by_key(|(_, c)| {
                 (
                     c.batch.len(),
@@ -982,7 +984,7 @@ impl Conversation {
     /// the one acknowledged by a quorum.
     fn best_candidate(&self) -> Option<usize> {
         if !self.needs_acks() {
-            self.best_by_rule(|_| true)
+            self.best_by_rule()
         } else {
             self.quorum_candidate()
         }
