@@ -456,25 +456,18 @@ impl Conversation {
         (2 * self.roster().len()).div_ceil(3)
     }
 
-    /// Acknowledgements of `digest` in `round`, without members that acknowledged two
-    /// candidates in that round (provably Byzantine: an honest member acknowledges one).
+    /// Acknowledgements of `digest` in `round`, by every member that sent one — a member
+    /// that acknowledged two candidates in the round (provably Byzantine) included: two
+    /// quorums still share more than n/3 members, so at most one candidate reaches the
+    /// quorum in a round. Discounting such a member here made it vanish from a quorum
+    /// another member had already applied, once its second acknowledgement reached the
+    /// others — who then saw the round dead and applied another candidate in the next one
+    /// (the simulator found the fork with an equivocating steward).
     fn ackers(&self, round: u32, digest: &[u8; 32]) -> usize {
-        let Some(ackers) = self.round.acks.get(&(round, *digest)) else {
-            return 0;
-        };
-        ackers
-            .iter()
-            .filter(|m| !self.double_acker(round, m))
-            .count()
-    }
-
-    fn double_acker(&self, round: u32, member: &MemberId) -> bool {
         self.round
             .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .filter(|(_, a)| a.contains(member))
-            .count()
-            > 1
+            .get(&(round, *digest))
+            .map_or(0, BTreeSet::len)
     }
 
     /// The candidate this member acknowledged in `round`, if any.
