@@ -622,3 +622,47 @@ fn candidates_of_an_abandoned_round_are_acknowledged_again_until_one_wins() {
     );
     net.assert_agreement();
 }
+
+#[test]
+fn a_member_sends_its_part_of_the_round_again_when_the_rotation_passed() {
+    // The epoch steward's candidate and acknowledgement are lost; two other stewards build
+    // too and the fourth member acknowledges one of theirs. The round now hinges on the lost
+    // acknowledgement: the others can neither apply nor abandon it. Only the epoch steward
+    // sees it dead; sending its part again when the rotation passed lets the others follow
+    // (the simulator found groups waiting for good: `demls-sim --generated 33366264291024
+    // --mode liveness --byzantine-mix none`, a member whose output was lost for a while).
+    let mut net = network(314, 4, |c| c.freeze_window = Duration::from_secs(20));
+    let j = net.join();
+    run_until_approved(&mut net, &[0, 1, 2, 3]);
+    let rotation: Vec<usize> = net.members[0]
+        .rotation()
+        .iter()
+        .map(|s| index_of(&net, s))
+        .collect();
+    assert!(rotation.len() >= 3, "a rotation of several stewards");
+    let now = net.now;
+    let lost = rotation[0];
+    let batch = net.members[lost].test_commit_batch_now();
+    net.members[lost].test_commit_batch(now, &batch).unwrap();
+    while net.members[lost].poll_transmit().is_some() {}
+    for &i in &rotation[1..3] {
+        let batch = net.members[i].test_commit_batch_now();
+        net.members[i].test_commit_batch(now, &batch).unwrap();
+    }
+    for &i in &rotation[1..3] {
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::PendingJoin,
+        "the round hangs"
+    );
+    net.run_for(Duration::from_secs(120));
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "the lost part came again"
+    );
+    net.assert_agreement();
+}

@@ -553,6 +553,11 @@ impl Conversation {
                 .entry(digest)
                 .or_insert_with(|| committer.clone());
         }
+        self.transmit_ack(round, digest, &committer);
+    }
+
+    /// Sends `CommitAck { digest, round }`, naming `committer`, to the group.
+    fn transmit_ack(&mut self, round: u32, digest: [u8; 32], committer: &MemberId) {
         if let Err(e) = self.send_app(
             demls_wire::v1::app_content::Body::CommitAck(demls_wire::v1::CommitAck {
                 commit: digest.to_vec(),
@@ -562,6 +567,63 @@ impl Conversation {
             TrafficClass::Governance,
         ) {
             tracing::warn!(error = %e, "could not acknowledge a commit candidate");
+        }
+    }
+
+    /// Sends again what this member contributed to the epoch's round — its own candidate
+    /// (after its evidence) and each of its acknowledgements — when the rotation passed
+    /// without an applied commit. Each goes out once otherwise, and one lost on the way (a
+    /// member whose output was lost for a while) keeps the round alive for good at the
+    /// members that missed it: a round dies only when every member that could still change
+    /// its outcome was heard from (the simulator found groups waiting for ever). Receivers
+    /// ignore what they already hold.
+    fn resend_round(&mut self) {
+        if !self.needs_acks() {
+            return;
+        }
+        let own = self
+            .round
+            .candidates
+            .iter()
+            .find(|c| c.committer == self.me)
+            .map(|c| (c.raw.clone(), c.batch.clone()));
+        if let Some((raw, batch)) = own {
+            for d in &batch {
+                if let Some(bundle) = self.evidence.get(d).cloned() {
+                    if let Err(e) = self.send_app(
+                        demls_wire::v1::app_content::Body::Voting(bundle),
+                        TrafficClass::Governance,
+                    ) {
+                        tracing::warn!(error = %e, "could not send evidence again");
+                    }
+                }
+            }
+            let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(raw));
+            if let Err(e) = self.transmit(Channel::Conversation, TrafficClass::Handshake, packet) {
+                tracing::warn!(error = %e, "could not send the own candidate again");
+            }
+        }
+        let mine: Vec<(u32, [u8; 32], MemberId)> = self
+            .round
+            .acks
+            .iter()
+            .filter(|(_, ackers)| ackers.contains(&self.me))
+            .filter_map(|((r, d), _)| {
+                let committer = if *d == ABSTAIN {
+                    Some(self.me.clone())
+                } else {
+                    self.round
+                        .candidates
+                        .iter()
+                        .find(|c| c.digest == *d)
+                        .map(|c| c.committer.clone())
+                        .or_else(|| self.round.claimed.get(d).cloned())
+                };
+                committer.map(|c| (*r, *d, c))
+            })
+            .collect();
+        for (round, digest, committer) in mine {
+            self.transmit_ack(round, digest, &committer);
         }
     }
 
@@ -1113,7 +1175,8 @@ impl Conversation {
 
     // ----- escalation and duties -----
 
-    /// The rotation passed without an applied commit: Layer 2, then Layer 3.
+    /// The rotation passed without an applied commit: this member's part of the round is
+    /// sent again, then Layer 2, then Layer 3.
     pub(super) fn on_escalation(&mut self, now: Instant) {
         if self.phase != Phase::Member || self.approved.is_empty() {
             return;
@@ -1123,6 +1186,7 @@ impl Conversation {
             // recovery: a silent steward stalls membership changes (docs/protocol.md §8).
             return;
         }
+        self.resend_round();
         let max = self
             .gov
             .as_ref()
