@@ -666,3 +666,64 @@ fn a_member_sends_its_part_of_the_round_again_when_the_rotation_passed() {
     );
     net.assert_agreement();
 }
+
+#[test]
+fn two_leaving_members_commit_each_others_leave() {
+    // A group of two whose members both leave: every steward of the rotation is pending
+    // removal, so the rotation keeps them, and so must the validation of their commits
+    // (each once refused the other's commit for good: `demls-sim --generated 223056541167201
+    // --mode liveness --byzantine-mix none`). The last member's own leave can never be
+    // committed ("Self-Removal").
+    let mut net = network(315, 2, |_| {});
+    let now = net.now;
+    for i in 0..2 {
+        net.members[i].leave(now).unwrap();
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(60));
+    let closed: Vec<usize> = (0..2)
+        .filter(|&i| net.members[i].phase() == Phase::Closed)
+        .collect();
+    assert_eq!(closed.len(), 1, "one leave was committed");
+    let stayed = 1 - closed[0];
+    assert_eq!(
+        net.members[stayed].roster(),
+        vec![net.members[stayed].member_id().clone()]
+    );
+}
+
+#[test]
+fn a_steward_pending_removal_leaves_the_rotation_whatever_else_is_pending() {
+    // The rotation skips a steward whose removal is approved; other approved removals (of
+    // members outside the rotation, or a second one of the same steward) once kept it in
+    // — its commits refused everywhere, slot after slot (`demls-sim --generated
+    // 179615213454548 --mode liveness --byzantine-mix none`).
+    let mut net = network(316, 6, |c| {
+        c.freeze_window = Duration::from_secs(60);
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let rotation = net.members[0].rotation();
+    assert_eq!(rotation.len(), 3);
+    let steward = rotation[1].clone();
+    let others: Vec<MemberId> = net.members[0]
+        .roster()
+        .into_iter()
+        .filter(|m| !rotation.contains(m))
+        .take(2)
+        .collect();
+    let proposer = index_of(&net, &rotation[0]);
+    let now = net.now;
+    for target in std::iter::once(&steward).chain(&others) {
+        net.members[proposer].propose_remove(now, target).unwrap();
+    }
+    net.drain(proposer);
+    for _ in 0..200 {
+        if net.members[proposer].approved_proposals().len() == 3 {
+            break;
+        }
+        net.run_for(Duration::from_millis(100));
+    }
+    assert_eq!(net.members[proposer].approved_proposals().len(), 3);
+    assert!(!net.members[proposer].rotation().contains(&steward));
+}

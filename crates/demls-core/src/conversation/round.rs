@@ -217,8 +217,8 @@ impl Conversation {
 
     /// Who commits this epoch, in order: every member by id in recovery mode; the list an
     /// approved election installs (its stewards commit it); otherwise the group's rotation —
-    /// without members pending removal (the score deltas use the group's rotation as
-    /// recorded, `walk_of_batch`, which every member computes alike).
+    /// without members pending removal (`eligible`; the score deltas use the group's
+    /// rotation as recorded, `walk_of_batch`, which every member computes alike).
     pub(super) fn primary_walk(&self) -> Vec<MemberId> {
         self.eligible(if self.recovery {
             self.roster()
