@@ -727,3 +727,78 @@ fn a_steward_pending_removal_leaves_the_rotation_whatever_else_is_pending() {
     assert_eq!(net.members[proposer].approved_proposals().len(), 3);
     assert!(!net.members[proposer].rotation().contains(&steward));
 }
+
+#[ignore = "open: finding F14 — a joiner takes its Welcome's carried approvals (and pre-join evidence) as its own finalized decisions, so a Byzantine committer that adds enough joiners at once gets a quorum of acknowledgements for a decision no honest member made (fix on branch safe-b-f14-wip: vouching by ceil(n/3) members; it costs liveness while the abstain race of the acknowledgement rounds stands). Multi-steward governance is experimental (docs/protocol.md §9)"]
+fn joiners_never_acknowledge_a_decision_on_a_byzantine_welcomes_word_alone() {
+    // Simulator finding F14: a joiner took the approvals its Welcome carried as its own
+    // finalized decisions. A Byzantine committer (f = 1 of 4) carries a removal the honest
+    // members rejected to five joiners it adds at once; in the 9-member group the joiners and
+    // the committer are a quorum of acknowledgements (6) for the removal without any honest
+    // member that approved it.
+    let mut net = network(314, 4, |c| {
+        c.governance.commit_inactivity = Duration::from_secs(60)
+    });
+    let byz = index_of(&net, &net.members[0].rotation()[0]);
+    net.members[byz].test_set_byzantine(Byzantine {
+        silent: true,
+        censor: None,
+    });
+    let victim = (0..4).find(|&i| i != byz).unwrap();
+    let honest: Vec<usize> = (0..4).filter(|&i| i != byz).collect();
+    // The Byzantine member proposes the victim's removal and hears none of the NO votes: its
+    // machine decides YES at the deadline (silent voters count YES); the others decide NO.
+    let now = net.now;
+    let removal = net.members[byz].propose_remove(now, &name(victim)).unwrap();
+    net.drain(byz);
+    net.deaf = vec![byz];
+    net.run_for(Duration::from_millis(200));
+    for &i in &honest {
+        let now = net.now;
+        net.members[i].vote(now, removal, Choice::No).unwrap();
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(31));
+    net.deaf.clear();
+    assert!(net.members[byz].approved_proposals().contains(&removal));
+    assert!(!net.members[honest[0]]
+        .approved_proposals()
+        .contains(&removal));
+    // Five joiners; their adds are approved everywhere.
+    let joiners: Vec<usize> = (0..5).map(|_| net.join()).collect();
+    let mut adds = Vec::new();
+    for _ in 0..40 {
+        net.run_for(Duration::from_millis(500));
+        adds = net.members[honest[0]].approved_proposals();
+        let everywhere = (0..4).all(|i| {
+            adds.iter()
+                .all(|d| net.members[i].approved_proposals().contains(d))
+        });
+        if adds.len() == 5 && everywhere {
+            break;
+        }
+    }
+    assert_eq!(adds.len(), 5, "the five adds are approved");
+    // The Byzantine epoch steward commits the adds; its Welcome carries the removal.
+    let now = net.now;
+    net.members[byz].test_commit_batch(now, &adds).unwrap();
+    net.drain(byz);
+    net.run_for(Duration::from_secs(3));
+    for &j in &joiners {
+        assert_eq!(net.members[j].phase(), Phase::Member, "joiner {j}");
+        assert!(net.members[j].approved_proposals().contains(&removal));
+    }
+    // Next epoch: the Byzantine member commits the removal. No joiner acknowledges it.
+    let epoch = net.members[honest[0]].epoch();
+    let now = net.now;
+    net.members[byz].test_commit_batch(now, &[removal]).unwrap();
+    net.drain(byz);
+    net.run_for(Duration::from_secs(20));
+    for i in honest.iter().chain(&joiners) {
+        assert_eq!(
+            net.members[*i].epoch(),
+            epoch,
+            "member {i} applied the removal"
+        );
+        assert!(net.members[*i].roster().contains(&name(victim)));
+    }
+}

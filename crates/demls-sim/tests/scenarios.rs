@@ -553,3 +553,19 @@ fn the_byzantine_mix_keeps_every_safety_invariant() {
     }
     run_all(scenarios, |_, _| Vec::new());
 }
+
+#[test]
+fn swarm_cases_that_forked_keep_every_safety_invariant() {
+    // `swarm --mode safety --byzantine any` (seeds 3 and 5): an equivocating committer's
+    // second commit made some members discount its acknowledgement of the first one and
+    // abandon the round, while a member that never saw the second one applied the first
+    // with that acknowledgement in its quorum (NoFork).
+    let scenarios = [107_752_819_305_908, 280_926_433_361_654]
+        .into_iter()
+        .map(|case| Scenario {
+            mode: Mode::Safety,
+            ..Scenario::generate_mixed(case, demls_sim::scenario::ByzantineMix::Any)
+        })
+        .collect();
+    run_all(scenarios, |_, _| Vec::new());
+}
