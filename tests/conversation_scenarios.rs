@@ -175,32 +175,7 @@ fn a_member_leaves_and_others_vote_yes_automatically() {
         net.join();
         net.run_for(Duration::from_secs(1));
         // Without auto-votes, the others vote explicitly on each add.
-        loop {
-            let mut voted = false;
-            for i in net.active() {
-                let open: Vec<_> = net
-                    .events(i)
-                    .iter()
-                    .filter_map(|e| match e {
-                        Event::ProposalOpened { proposal, .. } => Some(*proposal),
-                        _ => None,
-                    })
-                    .collect();
-                for p in open {
-                    if net.members[i]
-                        .vote(net.now, p, demls::consensus::Choice::Yes)
-                        .is_ok()
-                    {
-                        voted = true;
-                    }
-                    net.drain(i);
-                }
-            }
-            net.run_for(Duration::from_secs(1));
-            if !voted {
-                break;
-            }
-        }
+        vote_yes_on_everything_open(&mut net);
         net.run();
     }
     assert_eq!(net.active().len(), 4);

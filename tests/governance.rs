@@ -12,39 +12,7 @@ use std::time::Duration;
 
 use demls::consensus::{Choice, MemberId};
 use demls::core::{election_key, Action, Byzantine, Error, Event, Phase, ViolationKind};
-use support::net::{multi_steward_config, name, Net, Record};
-
-/// A multi-steward network of `n` members, grown one join at a time.
-fn network(seed: u64, n: usize, tune: impl Fn(&mut demls::core::ConversationConfig)) -> Net {
-    let mut net = Net::new(seed);
-    net.config = multi_steward_config();
-    tune(&mut net.config);
-    net.create();
-    while net.members.len() < n {
-        net.join();
-        net.run();
-    }
-    net.assert_agreement();
-    net
-}
-
-fn index_of(net: &Net, m: &MemberId) -> usize {
-    (0..net.members.len())
-        .find(|&i| net.members[i].member_id() == m)
-        .expect("a member of the network")
-}
-
-fn violations(net: &Net, i: usize, kind: ViolationKind) -> Vec<MemberId> {
-    net.events(i)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Violation {
-                offender, kind: k, ..
-            } if *k == kind => Some(offender.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use support::net::{multi_steward_network as network, name, Net, Record};
 
 #[test]
 fn elections_follow_the_rule_and_the_rotation_follows_the_list() {
@@ -117,7 +85,7 @@ fn an_election_that_breaks_the_rule_is_refused_by_every_member() {
 fn a_silent_epoch_steward_is_walked_past_and_loses_score() {
     let mut net = network(303, 5, |_| {});
     let rotation = net.members[0].rotation();
-    let silent = index_of(&net, &rotation[0]);
+    let silent = net.index_of(&rotation[0]);
     net.members[silent].test_set_byzantine(Byzantine {
         silent: true,
         censor: None,
@@ -139,14 +107,16 @@ fn a_silent_epoch_steward_is_walked_past_and_loses_score() {
         state.config.default_peer_score - state.config.slot_failure_penalty,
         "the skipped steward's agreed score"
     );
-    assert!(violations(&net, honest, ViolationKind::Inactivity).contains(&rotation[0]));
+    assert!(net
+        .violations(honest, ViolationKind::Inactivity)
+        .contains(&rotation[0]));
 }
 
 #[test]
 fn a_steward_below_the_threshold_is_removed_by_an_emergency_proposal() {
     let mut net = network(304, 5, |c| c.governance.slot_failure_penalty = 60);
     let rotation = net.members[0].rotation();
-    let silent = index_of(&net, &rotation[0]);
+    let silent = net.index_of(&rotation[0]);
     net.members[silent].test_set_byzantine(Byzantine {
         silent: true,
         censor: None,
@@ -164,47 +134,9 @@ fn a_steward_below_the_threshold_is_removed_by_an_emergency_proposal() {
 
 #[test]
 fn equivocating_commits_never_fork_the_honest_members() {
-    let mut net = network(305, 5, |c| c.auto_vote = None);
-    let rotation = net.members[0].rotation();
-    let s = index_of(&net, &rotation[0]);
-    net.members[s].test_set_byzantine(Byzantine {
-        silent: true,
-        censor: None,
-    });
-    let j = net.join();
-    // Everyone votes YES on the add; the equivocator then sends one commit to two members
-    // and another to the other two.
-    net.run_for(Duration::from_millis(500));
-    let proposal = net
-        .events(0)
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::ProposalOpened {
-                proposal,
-                action: Action::Add(m),
-                ..
-            } if *m == name(j) => Some(*proposal),
-            _ => None,
-        })
-        .expect("the add is open");
-    for i in 0..5 {
-        let now = net.now;
-        let _ = net.members[i].vote(now, proposal, Choice::Yes);
-        net.drain(i);
-    }
-    net.run_for(Duration::from_millis(500));
-    assert!(net.members[s].approved_proposals().contains(&proposal));
-    let now = net.now;
-    let (first, second) = net.members[s].test_equivocating_commits(now).unwrap();
-    net.drain(s);
-    let others: Vec<usize> = (0..5).filter(|&i| i != s).collect();
-    for (k, &to) in others.iter().enumerate() {
-        let packets = if k < 2 { &first } else { &second };
-        for t in packets {
-            let _ = net.inject(to, &t.payload);
-        }
-    }
+    // Everyone votes YES on an add; the equivocator then sends one commit to two members and
+    // another to the other two.
+    let (mut net, s, j) = equivocated_add(305);
     net.run();
     assert_eq!(
         net.members[j].phase(),
@@ -215,7 +147,10 @@ fn equivocating_commits_never_fork_the_honest_members() {
     let offender = net.members[s].member_id().clone();
     let caught = (0..5)
         .filter(|&i| i != s)
-        .filter(|&i| violations(&net, i, ViolationKind::Equivocation).contains(&offender))
+        .filter(|&i| {
+            net.violations(i, ViolationKind::Equivocation)
+                .contains(&offender)
+        })
         .count();
     assert!(caught >= 2, "equivocation reported by {caught} members");
     // The honest members (the equivocator may sit on its own branch) agree.
@@ -324,7 +259,7 @@ fn silent_stewards_lead_to_recovery_where_any_member_commits() {
     });
     let stewards = net.members[0].stewards().to_vec();
     for s in &stewards {
-        let i = index_of(&net, s);
+        let i = net.index_of(s);
         net.members[i].test_set_byzantine(Byzantine {
             silent: true,
             censor: None,
@@ -362,7 +297,7 @@ fn silent_stewards_lead_to_recovery_where_any_member_commits() {
 fn a_joiner_holds_the_group_state_everyone_else_holds() {
     let mut net = network(309, 4, |c| c.governance.slot_failure_penalty = 10);
     let rotation = net.members[0].rotation();
-    let silent = index_of(&net, &rotation[0]);
+    let silent = net.index_of(&rotation[0]);
     net.members[silent].test_set_byzantine(Byzantine {
         silent: true,
         censor: None,
@@ -392,7 +327,7 @@ fn silent_stewards_are_re_elected_around_before_recovery() {
     });
     let stewards = net.members[0].stewards().to_vec();
     for s in &stewards {
-        let i = index_of(&net, s);
+        let i = net.index_of(s);
         net.members[i].test_set_byzantine(Byzantine {
             silent: true,
             censor: None,
@@ -421,7 +356,7 @@ fn silent_stewards_are_re_elected_around_before_recovery() {
 fn a_steward_that_leaves_is_committed_by_another_and_not_blamed() {
     let mut net = network(311, 5, |_| {});
     let leaver = net.members[0].rotation()[0].clone();
-    let l = index_of(&net, &leaver);
+    let l = net.index_of(&leaver);
     let now = net.now;
     net.members[l].leave(now).unwrap();
     net.drain(l);
@@ -429,7 +364,9 @@ fn a_steward_that_leaves_is_committed_by_another_and_not_blamed() {
     assert_eq!(net.members[l].phase(), Phase::Closed);
     let honest = (0..5).find(|&i| i != l).unwrap();
     assert!(!net.members[honest].roster().contains(&leaver));
-    assert!(!violations(&net, honest, ViolationKind::Censorship).contains(&leaver));
+    assert!(!net
+        .violations(honest, ViolationKind::Censorship)
+        .contains(&leaver));
     net.assert_agreement();
 }
 
@@ -469,7 +406,7 @@ fn a_single_steward_group_has_no_recovery_mode() {
 fn equivocated_add(seed: u64) -> (Net, usize, usize) {
     let mut net = network(seed, 5, |c| c.auto_vote = None);
     let rotation = net.members[0].rotation();
-    let s = index_of(&net, &rotation[0]);
+    let s = net.index_of(&rotation[0]);
     net.members[s].test_set_byzantine(Byzantine {
         silent: true,
         censor: None,
@@ -533,10 +470,12 @@ fn after_an_equivocating_epoch_steward_the_next_steward_commits_in_the_same_rota
         assert_eq!(net.members[i].epoch().unwrap().0, epoch.0 + 1, "member {i}");
     }
     // The commit came from the steward after the equivocator.
-    let committer = index_of(&net, &rotation[1]);
+    let committer = net.index_of(&rotation[1]);
     assert!(net.events(committer).iter().any(|e| matches!(e,
         Event::EpochChanged { added, .. } if added.contains(&name(j)))));
-    assert!(violations(&net, honest[0], ViolationKind::Inactivity).contains(&rotation[0]));
+    assert!(net
+        .violations(honest[0], ViolationKind::Inactivity)
+        .contains(&rotation[0]));
 }
 
 #[test]
@@ -571,7 +510,7 @@ fn a_steward_whose_removal_is_approved_twice_is_out_of_the_rotation_everywhere()
         .collect();
     assert!(refused.is_empty(), "{refused:?}");
     assert_eq!(net.members[j].phase(), Phase::Member);
-    let t = index_of(&net, &target);
+    let t = net.index_of(&target);
     assert_eq!(net.members[t].phase(), Phase::Closed);
 }
 
@@ -603,7 +542,7 @@ fn candidates_of_an_abandoned_round_are_acknowledged_again_until_one_wins() {
     let builders: Vec<usize> = net.members[0]
         .rotation()
         .iter()
-        .map(|s| index_of(&net, s))
+        .map(|s| net.index_of(s))
         .collect();
     assert!(builders.len() >= 3, "a rotation of several stewards");
     let now = net.now;
@@ -637,7 +576,7 @@ fn a_member_sends_its_part_of_the_round_again_when_the_rotation_passed() {
     let rotation: Vec<usize> = net.members[0]
         .rotation()
         .iter()
-        .map(|s| index_of(&net, s))
+        .map(|s| net.index_of(s))
         .collect();
     assert!(rotation.len() >= 3, "a rotation of several stewards");
     let now = net.now;
@@ -712,7 +651,7 @@ fn a_steward_pending_removal_leaves_the_rotation_whatever_else_is_pending() {
         .filter(|m| !rotation.contains(m))
         .take(2)
         .collect();
-    let proposer = index_of(&net, &rotation[0]);
+    let proposer = net.index_of(&rotation[0]);
     let now = net.now;
     for target in std::iter::once(&steward).chain(&others) {
         net.members[proposer].propose_remove(now, target).unwrap();
@@ -739,7 +678,7 @@ fn joiners_never_acknowledge_a_decision_on_a_byzantine_welcomes_word_alone() {
     let mut net = network(314, 4, |c| {
         c.governance.commit_inactivity = Duration::from_secs(60)
     });
-    let byz = index_of(&net, &net.members[0].rotation()[0]);
+    let byz = net.index_of(&net.members[0].rotation()[0]);
     net.members[byz].test_set_byzantine(Byzantine {
         silent: true,
         censor: None,

@@ -11,43 +11,11 @@ use std::time::Duration;
 
 use demls::consensus::{MemberId, Outcome};
 use demls::core::{
-    election_order, Action, Byzantine, Channel, ConversationConfig, Error, Event, Phase,
-    TrafficClass, Transmit, ViolationKind,
+    election_order, Action, Byzantine, Channel, Error, Event, Phase, TrafficClass, Transmit,
+    ViolationKind,
 };
 use prost::Message;
-use support::net::{multi_steward_config, name, Net, Record};
-
-/// A multi-steward network of `n` members, grown one join at a time.
-fn network(seed: u64, n: usize, tune: impl Fn(&mut ConversationConfig)) -> Net {
-    let mut net = Net::new(seed);
-    net.config = multi_steward_config();
-    tune(&mut net.config);
-    net.create();
-    while net.members.len() < n {
-        net.join();
-        net.run();
-    }
-    net.assert_agreement();
-    net
-}
-
-fn index_of(net: &Net, m: &MemberId) -> usize {
-    (0..net.members.len())
-        .find(|&i| net.members[i].member_id() == m)
-        .expect("a member of the network")
-}
-
-fn violations(net: &Net, i: usize, kind: ViolationKind) -> Vec<MemberId> {
-    net.events(i)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Violation {
-                offender, kind: k, ..
-            } if *k == kind => Some(offender.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use support::net::{multi_steward_network as network, name, Net, Record};
 
 /// Steps the network until `done` holds; panics if it goes quiet or takes too long first.
 fn step_until(net: &mut Net, what: &str, done: impl Fn(&Net) -> bool) {
@@ -122,7 +90,7 @@ fn an_approved_emergency_removal_is_committed_without_waiting_for_the_freeze_win
         c.governance.slot_failure_penalty = 60;
     });
     let target = net.members[0].rotation()[0].clone();
-    let silent = index_of(&net, &target);
+    let silent = net.index_of(&target);
     silence(&mut net, silent);
     // The silent epoch steward is walked past: 100 - 60 = 40, the threshold.
     net.join();
@@ -347,8 +315,8 @@ fn a_commit_from_outside_the_rotation_is_refused_unless_an_open_election_lists_i
 fn the_longest_candidate_is_applied_and_the_shorter_is_reported() {
     let mut net = network(405, 5, |c| c.freeze_window = Duration::from_secs(20));
     let rotation = net.members[0].rotation();
-    let e = index_of(&net, &rotation[0]);
-    let b = index_of(&net, &rotation[1]);
+    let e = net.index_of(&rotation[0]);
+    let b = net.index_of(&rotation[1]);
     let x = net.join();
     let y = net.join();
     step_until(&mut net, "both adds are approved everywhere", |net| {
@@ -371,7 +339,8 @@ fn the_longest_candidate_is_applied_and_the_shorter_is_reported() {
     );
     for i in (0..5).filter(|&i| i != e && i != b) {
         assert!(
-            violations(&net, i, ViolationKind::Censorship).contains(&rotation[0]),
+            net.violations(i, ViolationKind::Censorship)
+                .contains(&rotation[0]),
             "member {i} did not report the shorter candidate"
         );
     }
@@ -402,8 +371,8 @@ fn among_equal_candidates_the_epoch_stewards_then_the_smallest_id_is_applied() {
             two.sort();
             two
         };
-        let winner = index_of(&net, &committers[0]);
-        let loser = index_of(&net, &committers[1]);
+        let winner = net.index_of(&committers[0]);
+        let loser = net.index_of(&committers[1]);
         let active = net.active();
         let j = net.join();
         step_until(&mut net, "the add is approved everywhere", |net| {
@@ -435,7 +404,8 @@ fn among_equal_candidates_the_epoch_stewards_then_the_smallest_id_is_applied() {
         assert_eq!(welcomes_sent_since(&net, mark, loser), 0, "round {round}");
         for i in net.active() {
             assert!(
-                !violations(&net, i, ViolationKind::Censorship).contains(&committers[1]),
+                !net.violations(i, ViolationKind::Censorship)
+                    .contains(&committers[1]),
                 "round {round}: member {i} reported an equal candidate"
             );
         }
@@ -451,7 +421,7 @@ fn among_equal_candidates_the_epoch_stewards_then_the_smallest_id_is_applied() {
 fn a_steward_leaves_its_own_removal_out_of_its_batch() {
     let mut net = network(408, 5, |c| c.freeze_window = Duration::from_secs(20));
     let steward = net.members[0].rotation()[0].clone();
-    let s = index_of(&net, &steward);
+    let s = net.index_of(&steward);
     let other = (0..5).find(|&i| i != s).unwrap();
     let now = net.now;
     let removal = net.members[other].propose_remove(now, &steward).unwrap();
@@ -491,7 +461,7 @@ fn a_steward_leaves_its_own_removal_out_of_its_batch() {
 fn a_censoring_steward_is_reported() {
     let mut net = network(409, 5, |_| {});
     let steward = net.members[0].rotation()[0].clone();
-    let e = index_of(&net, &steward);
+    let e = net.index_of(&steward);
     let x = net.join();
     let y = net.join();
     net.members[e].test_set_byzantine(Byzantine {
@@ -503,7 +473,8 @@ fn a_censoring_steward_is_reported() {
     assert_eq!(net.members[y].phase(), Phase::Member);
     for i in (0..5).filter(|&i| i != e) {
         assert!(
-            violations(&net, i, ViolationKind::Censorship).contains(&steward),
+            net.violations(i, ViolationKind::Censorship)
+                .contains(&steward),
             "member {i} did not report the censoring steward"
         );
     }
@@ -525,7 +496,7 @@ fn recovery_slots_are_recovery_inactivity_apart() {
     let mut silent: Vec<usize> = net.members[0]
         .stewards()
         .iter()
-        .map(|s| index_of(&net, s))
+        .map(|s| net.index_of(s))
         .collect();
     if !silent.contains(&0) {
         silent.push(0);
@@ -536,9 +507,9 @@ fn recovery_slots_are_recovery_inactivity_apart() {
     let roster = net.members[0].roster();
     let k = roster
         .iter()
-        .position(|m| !silent.contains(&index_of(&net, m)))
+        .position(|m| !silent.contains(&net.index_of(m)))
         .unwrap();
-    let honest = index_of(&net, &roster[k]);
+    let honest = net.index_of(&roster[k]);
     let epoch = net.members[honest].epoch();
     net.join();
     step_until(&mut net, "the add is approved", |net| {
@@ -571,8 +542,8 @@ fn recovery_slots_are_recovery_inactivity_apart() {
 fn a_due_add_is_opened_by_the_next_in_line_after_voting_inactivity() {
     let mut net = network(411, 5, |_| {});
     let rotation = net.members[0].rotation();
-    let first = index_of(&net, &rotation[0]);
-    let second = index_of(&net, &rotation[1]);
+    let first = net.index_of(&rotation[0]);
+    let second = net.index_of(&rotation[1]);
     net.deaf.push(first);
     let inactivity = net.members[0]
         .group_state()
@@ -667,8 +638,8 @@ fn a_steward_pending_its_own_removal_is_not_penalised_for_its_slot() {
     let mut net = network(414, 5, |_| {});
     let rotation = net.members[0].rotation();
     let steward = rotation[0].clone();
-    let s = index_of(&net, &steward);
-    let t = index_of(&net, &rotation[2]);
+    let s = net.index_of(&steward);
+    let t = net.index_of(&rotation[2]);
     let others: Vec<usize> = (0..5).filter(|&i| i != s && i != t).collect();
     let now = net.now;
     let own = net.members[others[0]]
@@ -697,7 +668,8 @@ fn a_steward_pending_its_own_removal_is_not_penalised_for_its_slot() {
     );
     for &k in &others {
         assert!(
-            !violations(&net, k, ViolationKind::Inactivity).contains(&steward),
+            !net.violations(k, ViolationKind::Inactivity)
+                .contains(&steward),
             "member {k} reported the steward pending removal as inactive"
         );
     }
@@ -724,7 +696,7 @@ fn an_emergency_removal_goes_before_an_ordinary_one() {
     });
     let rotation = net.members[0].rotation();
     let target = rotation[0].clone();
-    let silent = index_of(&net, &target);
+    let silent = net.index_of(&target);
     silence(&mut net, silent);
     let stewards = net.members[0].stewards().to_vec();
     let others: Vec<usize> = (0..7).filter(|&i| i != silent).collect();
@@ -800,7 +772,7 @@ fn re_election_slots_are_recovery_inactivity_apart() {
     let mut silent: Vec<usize> = net.members[0]
         .stewards()
         .iter()
-        .map(|s| index_of(&net, s))
+        .map(|s| net.index_of(s))
         .collect();
     for &i in &silent {
         silence(&mut net, i);
@@ -828,14 +800,14 @@ fn re_election_slots_are_recovery_inactivity_apart() {
         })
         .unwrap();
     // The re-elected list's first steward is silent too, so the rotation needs a slot.
-    let first = index_of(&net, &list[0]);
+    let first = net.index_of(&list[0]);
     if !silent.contains(&first) {
         silence(&mut net, first);
         silent.push(first);
     }
     let k = list
         .iter()
-        .position(|m| !silent.contains(&index_of(&net, m)))
+        .position(|m| !silent.contains(&net.index_of(m)))
         .expect("a live steward in the re-elected list");
     assert!(
         k >= 1,

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use demls::consensus::{ConversationId, MemberId};
-use demls::core::{Conversation, ConversationConfig, Event, GovernanceConfig, Phase, Transmit};
+use demls::core::{
+    Conversation, ConversationConfig, Event, GovernanceConfig, Phase, Transmit, ViolationKind,
+};
 use sha2::{Digest, Sha256};
 
 /// Derived Unix time at the start of every test run: 2026-01-01T00:00:00Z.
@@ -284,5 +286,42 @@ impl Net {
                 "member {i} group state"
             );
         }
+    }
+}
+
+/// A multi-steward network of `n` members, grown one join at a time (`tune` adjusts the
+/// configuration every member starts with).
+pub fn multi_steward_network(seed: u64, n: usize, tune: impl Fn(&mut ConversationConfig)) -> Net {
+    let mut net = Net::new(seed);
+    net.config = multi_steward_config();
+    tune(&mut net.config);
+    net.create();
+    while net.members.len() < n {
+        net.join();
+        net.run();
+    }
+    net.assert_agreement();
+    net
+}
+
+impl Net {
+    /// The index of member `m`.
+    pub fn index_of(&self, m: &MemberId) -> usize {
+        (0..self.members.len())
+            .find(|&i| self.members[i].member_id() == m)
+            .expect("a member of the network")
+    }
+
+    /// The offenders of the `kind` violations member `i` reported.
+    pub fn violations(&self, i: usize, kind: ViolationKind) -> Vec<MemberId> {
+        self.events(i)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Violation {
+                    offender, kind: k, ..
+                } if *k == kind => Some(offender.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }

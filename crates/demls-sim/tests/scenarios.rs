@@ -377,6 +377,24 @@ fn a_censoring_stewards_victim_is_still_committed_by_the_rotation() {
     );
 }
 
+/// What an equivocating steward's run must show: it equivocated, was caught, and the
+/// approved proposals were committed.
+fn equivocation_was_caught_and_commits_landed(m: &Summary) -> Vec<String> {
+    let mut p = Vec::new();
+    check(&mut p, m.byzantine[0].attempts >= 1, "never equivocated");
+    check(
+        &mut p,
+        reported(m, "Equivocation") >= 1,
+        "no Equivocation reported",
+    );
+    check(
+        &mut p,
+        m.uncommitted == 0 && m.committed >= 5,
+        format!("commits: {m:?}"),
+    );
+    p
+}
+
 #[test]
 fn an_equivocating_steward_is_walked_past_when_gossip_heals_the_split() {
     // Gossip relays each half's commit to the other half after 500 ms. Seeds 17 and 19
@@ -387,19 +405,7 @@ fn an_equivocating_steward_is_walked_past_when_gossip_heals_the_split() {
         .map(|seed| byzantine(ByzantineKind::EquivocatingSteward, seed))
         .to_vec();
     run_all(scenarios, |_, m| {
-        let mut p = Vec::new();
-        check(&mut p, m.byzantine[0].attempts >= 1, "never equivocated");
-        check(
-            &mut p,
-            reported(m, "Equivocation") >= 1,
-            "no Equivocation reported",
-        );
-        check(
-            &mut p,
-            m.uncommitted == 0 && m.committed >= 5,
-            format!("commits: {m:?}"),
-        );
-        p
+        equivocation_was_caught_and_commits_landed(m)
     });
 }
 
@@ -417,19 +423,7 @@ fn an_equivocating_steward_never_forks_the_group() {
         scenarios.push(split);
     }
     run_all(scenarios, |_, m| {
-        let mut p = Vec::new();
-        check(&mut p, m.byzantine[0].attempts >= 1, "never equivocated");
-        check(
-            &mut p,
-            reported(m, "Equivocation") >= 1,
-            "no Equivocation reported",
-        );
-        check(
-            &mut p,
-            m.uncommitted == 0 && m.committed >= 5,
-            format!("commits: {m:?}"),
-        );
-        p
+        equivocation_was_caught_and_commits_landed(m)
     });
 }
 
