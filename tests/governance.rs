@@ -742,3 +742,77 @@ fn joiners_never_acknowledge_a_decision_on_a_byzantine_welcomes_word_alone() {
         assert!(net.members[*i].roster().contains(&name(victim)));
     }
 }
+
+#[test]
+fn a_member_that_missed_the_commit_round_catches_up_from_a_relayed_certificate() {
+    // Member 3 holds the approval but misses the commit and every acknowledgement; the
+    // others apply the commit and move on. Nobody can send anything of the old epoch again,
+    // so when member 3 is heard from in the old epoch, the members after it in the roster
+    // relay the last commit with its acknowledgements, byte for byte, and member 3 applies
+    // it once it sees the quorum.
+    let mut net = network(320, 4, |_| {});
+    let late = 3;
+    let j = net.join();
+    let epoch = net.members[late].epoch().unwrap();
+    // Until everyone (member 3 included) finalized the add.
+    for _ in 0..200 {
+        if (0..4).all(|i| !net.members[i].approved_proposals().is_empty()) {
+            break;
+        }
+        assert!(net.step(), "the network went quiet");
+    }
+    assert!(!net.members[late].approved_proposals().is_empty());
+    net.deaf = vec![late];
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    assert!(net.members[0].epoch().unwrap() > epoch);
+    assert_eq!(
+        net.members[late].epoch().unwrap(),
+        epoch,
+        "member 3 missed it"
+    );
+    net.deaf.clear();
+    let now = net.now;
+    net.members[late]
+        .send_message(now, b"anyone there?")
+        .unwrap();
+    net.drain(late);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.members[late].epoch(),
+        net.members[0].epoch(),
+        "member 3 caught up"
+    );
+    assert_eq!(
+        net.members[late].epoch_authenticator(),
+        net.members[0].epoch_authenticator()
+    );
+}
+
+#[test]
+fn a_member_that_missed_the_whole_vote_catches_up_from_the_certificates_evidence() {
+    // Member 3 misses the add's proposal and votes too: the certificate carries the
+    // committer's evidence before the commit, so member 3 can justify it.
+    let mut net = network(321, 4, |_| {});
+    let late = 3;
+    let epoch = net.members[late].epoch().unwrap();
+    net.deaf = vec![late];
+    let j = net.join();
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    assert!(net.members[late].approved_proposals().is_empty());
+    assert_eq!(net.members[late].epoch().unwrap(), epoch);
+    net.deaf.clear();
+    let now = net.now;
+    net.members[late]
+        .send_message(now, b"anyone there?")
+        .unwrap();
+    net.drain(late);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.members[late].epoch(), net.members[0].epoch());
+    assert_eq!(
+        net.members[late].epoch_authenticator(),
+        net.members[0].epoch_authenticator()
+    );
+    assert!(net.members[late].roster().contains(&name(j)));
+}

@@ -248,6 +248,15 @@ impl Conversation {
         body: v1::app_content::Body,
         class: TrafficClass,
     ) -> Result<(), Error> {
+        self.send_app_message(body, class).map(|_| ())
+    }
+
+    /// [`Self::send_app`], returning the MLS message sent.
+    pub(super) fn send_app_message(
+        &mut self,
+        body: v1::app_content::Body,
+        class: TrafficClass,
+    ) -> Result<Vec<u8>, Error> {
         let content = v1::AppContent { body: Some(body) }.encode_to_vec();
         self.provider.prepare_operation();
         let group = self.group.as_mut().ok_or(Error::NotAMember)?;
@@ -255,8 +264,9 @@ impl Conversation {
             .create_message(&self.provider, &self.signer, &content)
             .map_err(mls_error)?;
         let bytes = message.tls_serialize_detached().map_err(mls_error)?;
-        let packet = self.packet(v1::packet::Body::MlsMessage(bytes));
-        self.transmit(Channel::Conversation, class, packet)
+        let packet = self.packet(v1::packet::Body::MlsMessage(bytes.clone()));
+        self.transmit(Channel::Conversation, class, packet)?;
+        Ok(bytes)
     }
 }
 

@@ -484,6 +484,7 @@ impl Conversation {
         self.pending_commits.clear();
         self.future.clear();
         self.round = Default::default();
+        self.catch_up = None;
         self.rejected.clear();
         self.recovery = false;
         self.timers = Default::default();

@@ -210,8 +210,16 @@ impl Conversation {
         }
         let aad = processed.aad().to_vec();
         match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) if epoch < current => {
+                self.on_app_content(now, sender.clone(), &app.into_bytes(), None)?;
+                // The sender is still in a past epoch: it may need the last commit.
+                if epoch + 1 == current {
+                    self.relay_certificate_to(&sender, epoch);
+                }
+                Ok(())
+            }
             ProcessedMessageContent::ApplicationMessage(app) => {
-                self.on_app_content(now, sender, &app.into_bytes(), epoch < current)
+                self.on_app_content(now, sender, &app.into_bytes(), Some(bytes))
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 self.on_commit(now, sender, &aad, *staged, bytes)
@@ -283,14 +291,15 @@ impl Conversation {
         }
     }
 
-    /// The content of an application message; `past` when it was sent in an earlier epoch
-    /// (its commit acknowledgement is then stale and ignored).
+    /// The content of an application message; `message` is its MLS message when it was sent
+    /// in the current epoch, `None` when in an earlier one (its commit acknowledgement is
+    /// then stale and ignored).
     fn on_app_content(
         &mut self,
         now: Instant,
         sender: MemberId,
         bytes: &[u8],
-        past: bool,
+        message: Option<Vec<u8>>,
     ) -> Result<(), Error> {
         let content = demls_wire::decode_app_content(bytes, &self.limits)?;
         match content.body.expect("checked by the wire decoder") {
@@ -298,9 +307,33 @@ impl Conversation {
                 self.events.push_back(Event::Message { sender, body });
                 Ok(())
             }
-            v1::app_content::Body::Voting(bytes) => self.on_voting(now, sender, &bytes),
-            v1::app_content::Body::CommitAck(_) if past => Ok(()),
+            v1::app_content::Body::Voting(bytes) => {
+                // A bundle may be a committer's evidence: kept (first, since it may justify
+                // a waiting commit that is then applied at once) for the certificate.
+                let keep = match &message {
+                    Some(m)
+                        if self.needs_acks()
+                            && matches!(
+                                VotingMessage::decode(&bytes, &self.limits),
+                                Ok(VotingMessage::Bundle(_))
+                            ) =>
+                    {
+                        self.keep_evidence_message(sender.clone(), m.clone())
+                    }
+                    _ => false,
+                };
+                let result = self.on_voting(now, sender.clone(), &bytes);
+                if result.is_err() && keep {
+                    if let Some(m) = &message {
+                        self.drop_evidence_message(&sender, m); // refused: no trace
+                    }
+                }
+                result
+            }
             v1::app_content::Body::CommitAck(ack) => {
+                let Some(message) = message else {
+                    return Ok(()); // of a past epoch: stale
+                };
                 let digest: [u8; 32] = ack
                     .commit
                     .as_slice()
@@ -308,7 +341,22 @@ impl Conversation {
                     .expect("checked by the wire");
                 let committer = MemberId::new(ack.committer)
                     .map_err(|_| Error::InvalidProposal("invalid committer id"))?;
-                self.on_commit_ack(now, sender, ack.round, digest, committer)
+                let new = !self
+                    .round
+                    .acks
+                    .get(&(ack.round, digest))
+                    .is_some_and(|a| a.contains(&sender));
+                // Kept first: the acknowledgement that completes a quorum applies the
+                // candidate at once, and belongs in the certificate.
+                let keep = new && digest != super::round::ABSTAIN;
+                if keep {
+                    self.keep_ack_message(digest, message.clone());
+                }
+                let result = self.on_commit_ack(now, sender, ack.round, digest, committer);
+                if result.is_err() && keep {
+                    self.drop_ack_message(&digest, &message); // refused: no trace
+                }
+                result
             }
         }
     }

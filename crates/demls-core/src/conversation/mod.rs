@@ -1,5 +1,6 @@
 //! [`Conversation`]: one member's view of one de-MLS group.
 
+mod catch_up;
 mod commands;
 mod commit;
 mod inbound;
@@ -152,6 +153,8 @@ pub struct Conversation {
     recovery: bool,
     /// The commit round of the current epoch.
     round: round::CommitRound,
+    /// The certificate of the last commit applied, relayed to members still in its epoch.
+    catch_up: Option<catch_up::CatchUp>,
     /// Emergency proposals finalized NO and not yet committed: the next commit records them
     /// (their creators' penalty).
     rejected: BTreeSet<ProposalDigest>,
@@ -300,6 +303,7 @@ impl Conversation {
             gov: None,
             recovery: false,
             round: round::CommitRound::default(),
+            catch_up: None,
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
             #[cfg(feature = "test-utils")]
@@ -427,6 +431,13 @@ impl Conversation {
         }
         h.update([u8::from(self.recovery)]);
         self.round.hash(&mut h);
+        match &self.catch_up {
+            None => h.update([0]),
+            Some(c) => {
+                h.update([1]);
+                c.hash(&mut h);
+            }
+        }
         for d in &self.rejected {
             h.update(d.0);
         }
@@ -505,6 +516,7 @@ impl Conversation {
                 .map(|(_, b)| b.len())
                 .sum::<usize>()
             + self.round.bytes()
+            + self.catch_up.as_ref().map_or(0, catch_up::CatchUp::bytes)
             + self.reassembly.bytes()
     }
 

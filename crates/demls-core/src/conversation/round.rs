@@ -57,7 +57,7 @@ pub(super) const MAX_ACKED_PER_MEMBER: usize = 16;
 
 /// The digest of an abstention: "I hold no candidate to acknowledge in this round" — counted
 /// as heard from, never as support (so a round nobody can win is seen to die).
-const ABSTAIN: [u8; 32] = [0; 32];
+pub(super) const ABSTAIN: [u8; 32] = [0; 32];
 
 /// A valid, justified commit candidate of the current epoch.
 pub(super) struct Candidate {
@@ -99,6 +99,13 @@ pub(super) struct CommitRound {
     pub acks: BTreeMap<(u32, [u8; 32]), BTreeSet<MemberId>>,
     /// The committer each acknowledged candidate is claimed to be from (first claim).
     pub claimed: BTreeMap<[u8; 32], MemberId>,
+    /// The MLS messages of the acknowledgements recorded in `acks` (each once), by
+    /// candidate: the applied candidate's become the certificate relayed to late members.
+    pub ack_messages: BTreeMap<[u8; 32], Vec<Vec<u8>>>,
+    /// The MLS messages of vote bundles each member sent this epoch (a committer's evidence
+    /// precedes its commit), at most `MAX_EVIDENCE_MESSAGES` per member: the applied
+    /// candidate's committer's go into the certificate.
+    pub evidence_messages: BTreeMap<MemberId, Vec<Vec<u8>>>,
 }
 
 impl CommitRound {
@@ -132,13 +139,37 @@ impl CommitRound {
             h.update((m.as_bytes().len() as u32).to_be_bytes());
             h.update(m.as_bytes());
         }
+        for (sender, messages) in &self.evidence_messages {
+            h.update((sender.as_bytes().len() as u32).to_be_bytes());
+            h.update(sender.as_bytes());
+            h.update((messages.len() as u32).to_be_bytes());
+            for m in messages {
+                h.update((m.len() as u32).to_be_bytes());
+                h.update(m);
+            }
+        }
+        for (d, messages) in &self.ack_messages {
+            h.update(d);
+            h.update((messages.len() as u32).to_be_bytes());
+            for m in messages {
+                h.update((m.len() as u32).to_be_bytes());
+                h.update(m);
+            }
+        }
     }
 
     pub(super) fn bytes(&self) -> usize {
         self.candidates
             .iter()
             .map(|c| c.raw.len() + c.welcome.as_ref().map_or(0, Vec::len))
-            .sum()
+            .sum::<usize>()
+            + self
+                .ack_messages
+                .values()
+                .chain(self.evidence_messages.values())
+                .flatten()
+                .map(Vec::len)
+                .sum::<usize>()
     }
 
     fn has_candidate_from(&self, member: &MemberId) -> bool {
@@ -553,20 +584,35 @@ impl Conversation {
                 .entry(digest)
                 .or_insert_with(|| committer.clone());
         }
-        self.transmit_ack(round, digest, &committer);
+        if let Some(message) = self.transmit_ack(round, digest, &committer) {
+            if digest != ABSTAIN {
+                self.keep_ack_message(digest, message);
+            }
+        }
     }
 
-    /// Sends `CommitAck { digest, round }`, naming `committer`, to the group.
-    fn transmit_ack(&mut self, round: u32, digest: [u8; 32], committer: &MemberId) {
-        if let Err(e) = self.send_app(
+    /// Sends `CommitAck { digest, round }`, naming `committer`, to the group; returns the
+    /// MLS message.
+    fn transmit_ack(
+        &mut self,
+        round: u32,
+        digest: [u8; 32],
+        committer: &MemberId,
+    ) -> Option<Vec<u8>> {
+        let sent = self.send_app_message(
             demls_wire::v1::app_content::Body::CommitAck(demls_wire::v1::CommitAck {
                 commit: digest.to_vec(),
                 round,
                 committer: committer.as_bytes().to_vec(),
             }),
             TrafficClass::Governance,
-        ) {
-            tracing::warn!(error = %e, "could not acknowledge a commit candidate");
+        );
+        match sent {
+            Ok(message) => Some(message),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not acknowledge a commit candidate");
+                None
+            }
         }
     }
 
@@ -834,10 +880,13 @@ impl Conversation {
         // The evidence first: members that missed votes can justify the commit from it.
         for d in batch {
             if let Some(bundle) = self.evidence.get(d).cloned() {
-                self.send_app(
+                let message = self.send_app_message(
                     demls_wire::v1::app_content::Body::Voting(bundle),
                     TrafficClass::Governance,
                 )?;
+                if self.needs_acks() {
+                    self.keep_evidence_message(self.me.clone(), message);
+                }
             }
         }
         // Decisions this commit leaves for later: joiners cannot have their votes.
@@ -1104,6 +1153,9 @@ impl Conversation {
                     .iter()
                     .filter(|d| self.approved.contains(d))
                     .count();
+        if self.needs_acks() {
+            self.keep_certificate(&winner.committer.clone(), &winner.raw, &winner.digest);
+        }
         if winner.committer == self.me {
             let group = self.group.as_mut().ok_or(Error::NotAMember)?;
             group

@@ -311,6 +311,38 @@ impl Conversation {
                 w.bytes(m.as_bytes());
             }
         }
+        w.u32(round.evidence_messages.len() as u32);
+        for (sender, messages) in &round.evidence_messages {
+            w.bytes(sender.as_bytes());
+            w.u32(messages.len() as u32);
+            for m in messages {
+                w.bytes(m);
+            }
+        }
+        w.u32(round.ack_messages.len() as u32);
+        for (d, messages) in &round.ack_messages {
+            w.0.extend_from_slice(d);
+            w.u32(messages.len() as u32);
+            for m in messages {
+                w.bytes(m);
+            }
+        }
+        match &self.catch_up {
+            None => w.u8(0),
+            Some(c) => {
+                w.u8(1);
+                w.u64(c.epoch);
+                w.u32(c.messages.len() as u32);
+                for m in &c.messages {
+                    w.bytes(m);
+                }
+                w.u32(c.relayed.len() as u32);
+                for (m, n) in &c.relayed {
+                    w.bytes(m.as_bytes());
+                    w.u8(*n);
+                }
+            }
+        }
         Ok(w.0)
     }
 
@@ -510,6 +542,43 @@ impl Conversation {
             }
             c.round.acks.insert((round, d), ackers);
         }
+        for _ in 0..r.u32()? {
+            let sender = r.member()?;
+            let mut messages = Vec::new();
+            for _ in 0..r.u32()? {
+                messages.push(r.bytes()?.to_vec());
+            }
+            c.round.evidence_messages.insert(sender, messages);
+        }
+        for _ in 0..r.u32()? {
+            let d: [u8; 32] = r.digest()?.0;
+            let mut messages = Vec::new();
+            for _ in 0..r.u32()? {
+                messages.push(r.bytes()?.to_vec());
+            }
+            c.round.ack_messages.insert(d, messages);
+        }
+        c.catch_up = match r.u8()? {
+            0 => None,
+            1 => {
+                let epoch = r.u64()?;
+                let mut messages = Vec::new();
+                for _ in 0..r.u32()? {
+                    messages.push(r.bytes()?.to_vec());
+                }
+                let mut relayed = BTreeMap::new();
+                for _ in 0..r.u32()? {
+                    let m = r.member()?;
+                    relayed.insert(m, r.u8()?);
+                }
+                Some(super::catch_up::CatchUp {
+                    epoch,
+                    messages,
+                    relayed,
+                })
+            }
+            _ => return Err(bad("invalid catch-up flag")),
+        };
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
         }

@@ -1,0 +1,167 @@
+//! Catching up a member left behind by a multi-steward commit (docs/protocol.md §9, "Catch-up").
+//!
+//! A member applies a candidate only when it sees ⌈2n/3⌉ acknowledgements of it in one
+//! round. A member that missed the candidate or some of its acknowledgements (loss, a short
+//! partition, a crash) stays in the old epoch after the others moved on — and nobody who
+//! moved on can send anything of the old epoch again: MLS encrypts for the current epoch
+//! only. So every member keeps, for one epoch, the *certificate* of the last commit it
+//! applied: the commit's MLS message and the acknowledgement messages of it that it holds,
+//! byte for byte as they were sent. When it hears from a member still in the previous epoch,
+//! it relays the certificate; the late member checks it like any other traffic of its epoch
+//! (the commit against its finalized proposals, every acknowledgement's MLS signature and
+//! sender) and applies the commit once it sees the quorum. Nothing is taken on the relayer's
+//! word, so a Byzantine relayer can only withhold.
+//!
+//! To bound traffic, only the two members after the late one in the roster's order relay
+//! (a relayer that is itself behind has nothing to relay), each at most
+//! [`MAX_RELAYS_PER_MEMBER`] times per epoch (the late member's resends at its escalation
+//! timer ask again, in case a relay was lost).
+
+use std::collections::BTreeMap;
+
+use demls_consensus::MemberId;
+use sha2::{Digest as _, Sha256};
+
+use super::Conversation;
+use crate::transmit::{Channel, TrafficClass};
+
+/// How many times a member relays one epoch's certificate to one late member.
+pub(super) const MAX_RELAYS_PER_MEMBER: u8 = 4;
+
+/// Most vote-bundle messages kept per member and epoch for the certificate (a commit's
+/// evidence is one bundle per proposal, at most `max_commit_batch`, sent again at most a
+/// few times).
+pub(super) const MAX_EVIDENCE_MESSAGES: usize = 32;
+
+/// How many members relay to a late member (the next ones in the roster's order).
+const RELAYERS: usize = 2;
+
+/// The certificate of the last commit this member applied, kept for one epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct CatchUp {
+    /// The epoch the commit was applied in (the late members' epoch).
+    pub epoch: u64,
+    /// The committer's evidence messages, the commit's MLS message, then the
+    /// acknowledgement messages of it, as sent.
+    pub messages: Vec<Vec<u8>>,
+    /// How many times the certificate was relayed for each late member.
+    pub relayed: BTreeMap<MemberId, u8>,
+}
+
+impl CatchUp {
+    pub(super) fn hash(&self, h: &mut Sha256) {
+        h.update(self.epoch.to_be_bytes());
+        h.update((self.messages.len() as u32).to_be_bytes());
+        for m in &self.messages {
+            h.update((m.len() as u32).to_be_bytes());
+            h.update(m);
+        }
+        for (m, n) in &self.relayed {
+            h.update((m.as_bytes().len() as u32).to_be_bytes());
+            h.update(m.as_bytes());
+            h.update([*n]);
+        }
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.messages.iter().map(Vec::len).sum()
+    }
+}
+
+impl Conversation {
+    /// Keeps the certificate of the commit `raw` (candidate `digest`) this member is applying
+    /// in the current epoch.
+    pub(super) fn keep_certificate(&mut self, committer: &MemberId, raw: &[u8], digest: &[u8; 32]) {
+        // The committer's evidence first (a late member may lack the decisions), then the
+        // commit, then its acknowledgements.
+        let mut messages = self
+            .round
+            .evidence_messages
+            .remove(committer)
+            .unwrap_or_default();
+        messages.push(raw.to_vec());
+        messages.extend(self.round.ack_messages.remove(digest).unwrap_or_default());
+        self.catch_up = Some(CatchUp {
+            epoch: self.epoch().map_or(0, |e| e.0),
+            messages,
+            relayed: BTreeMap::new(),
+        });
+    }
+
+    /// `sender` sent an application message of the previous epoch: it is behind. Relays the
+    /// last commit's certificate if this member is one of its relayers and has not relayed it
+    /// to `sender` too often.
+    pub(super) fn relay_certificate_to(&mut self, sender: &MemberId, epoch: u64) {
+        let roster = self.roster();
+        let Some(pos) = roster.iter().position(|m| m == sender) else {
+            return;
+        };
+        let relayers: Vec<&MemberId> = (1..=RELAYERS.min(roster.len() - 1))
+            .map(|k| &roster[(pos + k) % roster.len()])
+            .collect();
+        if !relayers.contains(&&self.me) {
+            return;
+        }
+        let Some(catch_up) = self.catch_up.as_mut() else {
+            return;
+        };
+        if catch_up.epoch != epoch {
+            return;
+        }
+        let count = catch_up.relayed.entry(sender.clone()).or_insert(0);
+        if *count >= MAX_RELAYS_PER_MEMBER {
+            return;
+        }
+        *count += 1;
+        let messages = catch_up.messages.clone();
+        for m in messages {
+            let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(m));
+            if let Err(e) = self.transmit(Channel::Conversation, TrafficClass::Handshake, packet) {
+                tracing::warn!(error = %e, "could not relay the last commit's certificate");
+                return;
+            }
+        }
+    }
+
+    /// Records the MLS message of an acknowledgement of candidate `digest` (received or
+    /// sent), for the certificate.
+    pub(super) fn keep_ack_message(&mut self, digest: [u8; 32], message: Vec<u8>) {
+        let kept = self.round.ack_messages.entry(digest).or_default();
+        if !kept.contains(&message) {
+            kept.push(message);
+        }
+    }
+
+    /// Forgets an acknowledgement message kept by [`Self::keep_ack_message`] (its
+    /// acknowledgement was refused).
+    pub(super) fn drop_ack_message(&mut self, digest: &[u8; 32], message: &[u8]) {
+        if let Some(kept) = self.round.ack_messages.get_mut(digest) {
+            kept.retain(|m| m.as_slice() != message);
+            if kept.is_empty() {
+                self.round.ack_messages.remove(digest);
+            }
+        }
+    }
+
+    /// Records the MLS message of a vote bundle `sender` sent in the current epoch (maybe a
+    /// committer's evidence), at most [`MAX_EVIDENCE_MESSAGES`] per sender; whether it was
+    /// kept.
+    pub(super) fn keep_evidence_message(&mut self, sender: MemberId, message: Vec<u8>) -> bool {
+        let kept = self.round.evidence_messages.entry(sender).or_default();
+        if kept.len() >= MAX_EVIDENCE_MESSAGES || kept.contains(&message) {
+            return false;
+        }
+        kept.push(message);
+        true
+    }
+
+    /// Forgets a bundle message kept by [`Self::keep_evidence_message`] (refused).
+    pub(super) fn drop_evidence_message(&mut self, sender: &MemberId, message: &[u8]) {
+        if let Some(kept) = self.round.evidence_messages.get_mut(sender) {
+            kept.retain(|m| m.as_slice() != message);
+            if kept.is_empty() {
+                self.round.evidence_messages.remove(sender);
+            }
+        }
+    }
+}
