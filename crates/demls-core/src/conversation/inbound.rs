@@ -308,21 +308,16 @@ impl Conversation {
                 Ok(())
             }
             v1::app_content::Body::Voting(bytes) => {
+                let voting = VotingMessage::decode(&bytes, &self.limits)?;
                 // A bundle may be a committer's evidence: kept (first, since it may justify
                 // a waiting commit that is then applied at once) for the certificate.
                 let keep = match &message {
-                    Some(m)
-                        if self.needs_acks()
-                            && matches!(
-                                VotingMessage::decode(&bytes, &self.limits),
-                                Ok(VotingMessage::Bundle(_))
-                            ) =>
-                    {
+                    Some(m) if self.needs_acks() && matches!(voting, VotingMessage::Bundle(_)) => {
                         self.keep_evidence_message(sender.clone(), m.clone())
                     }
                     _ => false,
                 };
-                let result = self.on_voting(now, sender.clone(), &bytes);
+                let result = self.on_voting_message(now, sender.clone(), &bytes, voting);
                 if result.is_err() && keep {
                     if let Some(m) = &message {
                         self.drop_evidence_message(&sender, m); // refused: no trace
@@ -365,6 +360,17 @@ impl Conversation {
     /// forward others' signed votes and proposal.
     fn on_voting(&mut self, now: Instant, sender: MemberId, bytes: &[u8]) -> Result<(), Error> {
         let message = VotingMessage::decode(bytes, &self.limits)?;
+        self.on_voting_message(now, sender, bytes, message)
+    }
+
+    /// [`Self::on_voting`] for `bytes` already decoded into `message`.
+    fn on_voting_message(
+        &mut self,
+        now: Instant,
+        sender: MemberId,
+        bytes: &[u8],
+        message: VotingMessage,
+    ) -> Result<(), Error> {
         let unix = self.clock.unix_ms(now);
         let new_action = match &message {
             VotingMessage::Proposal(p) => {

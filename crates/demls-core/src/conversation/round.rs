@@ -566,16 +566,7 @@ impl Conversation {
     fn send_ack(&mut self, digest: [u8; 32]) {
         let round = self.round.ack_round;
         self.record_ack(round, digest, self.me.clone());
-        let committer = if digest == ABSTAIN {
-            Some(self.me.clone())
-        } else {
-            self.round
-                .candidates
-                .iter()
-                .find(|c| c.digest == digest)
-                .map(|c| c.committer.clone())
-        };
-        let Some(committer) = committer else {
+        let Some(committer) = self.committer_of(&digest) else {
             return;
         };
         if digest != ABSTAIN {
@@ -589,6 +580,38 @@ impl Conversation {
                 self.keep_ack_message(digest, message);
             }
         }
+    }
+
+    /// The committer an acknowledgement of `digest` names: this member for an abstention,
+    /// else the candidate's committer (or the first claim, for one not held here).
+    fn committer_of(&self, digest: &[u8; 32]) -> Option<MemberId> {
+        if *digest == ABSTAIN {
+            return Some(self.me.clone());
+        }
+        self.round
+            .candidates
+            .iter()
+            .find(|c| c.digest == *digest)
+            .map(|c| c.committer.clone())
+            .or_else(|| self.round.claimed.get(digest).cloned())
+    }
+
+    /// Sends the evidence bundle of every proposal of `batch` this member holds one for,
+    /// before its commit: members that missed votes justify the commit from it. The first
+    /// send (`keep`) is kept for the certificate (`catch_up`).
+    fn send_evidence(&mut self, batch: &[ProposalDigest], keep: bool) -> Result<(), Error> {
+        for d in batch {
+            if let Some(bundle) = self.evidence.get(d).cloned() {
+                let message = self.send_app_message(
+                    demls_wire::v1::app_content::Body::Voting(bundle),
+                    TrafficClass::Governance,
+                )?;
+                if keep && self.needs_acks() {
+                    self.keep_evidence_message(self.me.clone(), message);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends `CommitAck { digest, round }`, naming `committer`, to the group; returns the
@@ -634,15 +657,8 @@ impl Conversation {
             .find(|c| c.committer == self.me)
             .map(|c| (c.raw.clone(), c.batch.clone()));
         if let Some((raw, batch)) = own {
-            for d in &batch {
-                if let Some(bundle) = self.evidence.get(d).cloned() {
-                    if let Err(e) = self.send_app(
-                        demls_wire::v1::app_content::Body::Voting(bundle),
-                        TrafficClass::Governance,
-                    ) {
-                        tracing::warn!(error = %e, "could not send evidence again");
-                    }
-                }
+            if let Err(e) = self.send_evidence(&batch, false) {
+                tracing::warn!(error = %e, "could not send evidence again");
             }
             let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(raw));
             if let Err(e) = self.transmit(Channel::Conversation, TrafficClass::Handshake, packet) {
@@ -654,19 +670,7 @@ impl Conversation {
             .acks
             .iter()
             .filter(|(_, ackers)| ackers.contains(&self.me))
-            .filter_map(|((r, d), _)| {
-                let committer = if *d == ABSTAIN {
-                    Some(self.me.clone())
-                } else {
-                    self.round
-                        .candidates
-                        .iter()
-                        .find(|c| c.digest == *d)
-                        .map(|c| c.committer.clone())
-                        .or_else(|| self.round.claimed.get(d).cloned())
-                };
-                committer.map(|c| (*r, *d, c))
-            })
+            .filter_map(|((r, d), _)| self.committer_of(d).map(|c| (*r, *d, c)))
             .collect();
         for (round, digest, committer) in mine {
             self.transmit_ack(round, digest, &committer);
@@ -878,17 +882,7 @@ impl Conversation {
         force_path: bool,
     ) -> Result<(), Error> {
         // The evidence first: members that missed votes can justify the commit from it.
-        for d in batch {
-            if let Some(bundle) = self.evidence.get(d).cloned() {
-                let message = self.send_app_message(
-                    demls_wire::v1::app_content::Body::Voting(bundle),
-                    TrafficClass::Governance,
-                )?;
-                if self.needs_acks() {
-                    self.keep_evidence_message(self.me.clone(), message);
-                }
-            }
-        }
+        self.send_evidence(batch, true)?;
         // Decisions this commit leaves for later: joiners cannot have their votes.
         let carry = |set: &BTreeSet<ProposalDigest>| -> Vec<Vec<u8>> {
             set.iter()
