@@ -668,7 +668,6 @@ fn a_steward_pending_removal_leaves_the_rotation_whatever_else_is_pending() {
 }
 
 #[test]
-#[ignore = "open: finding F14 — a joiner takes its Welcome's carried approvals (and pre-join evidence) as its own finalized decisions, so a Byzantine committer that adds enough joiners at once gets a quorum of acknowledgements for a decision no honest member made (a fix was tried: a joiner acknowledges or commits such a decision only once ceil(n/3) members vouched for it by acknowledging a candidate that applies it; it stalled the non-finalized-committer scenarios while acknowledgement rounds still split). Multi-steward governance is experimental (docs/protocol.md §9)"]
 fn joiners_never_acknowledge_a_decision_on_a_byzantine_welcomes_word_alone() {
     // Simulator finding F14: a joiner took the approvals its Welcome carried as its own
     // finalized decisions. A Byzantine committer (f = 1 of 4) carries a removal the honest
@@ -726,6 +725,10 @@ fn joiners_never_acknowledge_a_decision_on_a_byzantine_welcomes_word_alone() {
     for &j in &joiners {
         assert_eq!(net.members[j].phase(), Phase::Member, "joiner {j}");
         assert!(net.members[j].approved_proposals().contains(&removal));
+        assert!(
+            !net.members[j].test_commit_batch_now().contains(&removal),
+            "joiner {j} would commit a decision it holds on the committer's word alone"
+        );
     }
     // Next epoch: the Byzantine member commits the removal. No joiner acknowledges it.
     let epoch = net.members[honest[0]].epoch();

@@ -211,7 +211,8 @@ impl Conversation {
     /// removals through a hash map, so one per commit keeps commits deterministic), at most
     /// one steward election and one deadlock proposal, and every emergency proposal finalized
     /// NO (their creators' penalty). A committer never commits its own removal
-    /// ("Self-Removal").
+    /// ("Self-Removal"), nor, under acknowledgement rounds, a decision it holds only on
+    /// another member's word (`unconfirmed`).
     pub(super) fn commit_batch(&self) -> Vec<ProposalDigest> {
         let mut batch = Vec::new();
         let (mut removal, mut election, mut deadlock) = (false, false, false);
@@ -261,6 +262,9 @@ impl Conversation {
             let Some(action) = self.actions.get(d) else {
                 continue;
             };
+            if self.needs_acks() && self.unconfirmed.contains(d) {
+                continue;
+            }
             if self.rejected.contains(d) {
                 batch.push(*d);
                 continue;
@@ -486,6 +490,7 @@ impl Conversation {
         self.round = Default::default();
         self.catch_up = None;
         self.rejected.clear();
+        self.unconfirmed.clear();
         self.recovery = false;
         self.timers = Default::default();
         self.events.push_back(Event::Closed);
@@ -597,6 +602,9 @@ impl Conversation {
         let actions = &self.actions;
         self.creators.retain(|d, _| actions.contains_key(d));
         self.approved = carried;
+        let (approved, rejected) = (&self.approved, &self.rejected);
+        self.unconfirmed
+            .retain(|d| approved.contains(d) || rejected.contains(d));
         if !self.approved.is_empty() {
             self.arm_freeze(now);
         }

@@ -159,6 +159,7 @@ impl Conversation {
             } else {
                 self.approved.insert(digest);
             }
+            self.unconfirmed.insert(digest);
         }
         self.timers.stop(TimerKind::PendingJoinExpiry);
         let epoch = self.epoch().expect("installed");
@@ -439,7 +440,9 @@ impl Conversation {
                 if let Some((digest, action)) = new_action {
                     self.actions.insert(digest, action);
                 }
-                self.approved.insert(p.digest());
+                if self.approved.insert(p.digest()) {
+                    self.unconfirmed.insert(p.digest());
+                }
                 self.retry_pending_commits(now);
                 return Ok(());
             }

@@ -161,6 +161,14 @@ pub struct Conversation {
     /// Creators of proposals this member knows only from a Welcome (decided before it
     /// joined), for the score deltas of the commit that applies them.
     creators: BTreeMap<ProposalDigest, MemberId>,
+    /// Decisions this member took on another member's word — a Welcome's carried approvals
+    /// and rejections, pre-join evidence — and has not yet seen vouched for by ⌈n/3⌉
+    /// members (acknowledgements of candidates that apply them). It holds them to validate
+    /// commits, but under acknowledgement rounds it neither commits them nor acknowledges a
+    /// candidate that applies them until then: a Byzantine committer's word alone could
+    /// otherwise make joiners acknowledge what no honest member approved (docs/protocol.md
+    /// §9; with fewer than n/3 Byzantine members, ⌈n/3⌉ vouchers include an honest one).
+    unconfirmed: BTreeSet<ProposalDigest>,
     /// Fault injection (feature `test-utils`): how this member misbehaves as a steward.
     #[cfg(feature = "test-utils")]
     byzantine: round::Byzantine,
@@ -306,6 +314,7 @@ impl Conversation {
             catch_up: None,
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
+            unconfirmed: BTreeSet::new(),
             #[cfg(feature = "test-utils")]
             byzantine: Default::default(),
             actions: BTreeMap::new(),
@@ -444,6 +453,10 @@ impl Conversation {
         for (d, m) in &self.creators {
             h.update(d.0);
             lp(&mut h, m.as_bytes());
+        }
+        h.update((self.unconfirmed.len() as u64).to_be_bytes());
+        for d in &self.unconfirmed {
+            h.update(d.0);
         }
 
         if let Some(v) = &self.voting {

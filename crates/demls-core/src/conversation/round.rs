@@ -719,7 +719,16 @@ impl Conversation {
         if !self.round.window_closed {
             return;
         }
-        match self.best_by_rule() {
+        self.confirm_vouched();
+        let pick = self.best_by_rule_among(|c| self.confirmed(c));
+        // The best candidate applies a decision this member holds only on another's word:
+        // wait for vouchers while they can still come, rather than split the round.
+        if let Some(best) = self.best_by_rule() {
+            if Some(best) != pick && self.may_be_vouched(round, &self.round.candidates[best]) {
+                return;
+            }
+        }
+        match pick {
             Some(i) => {
                 let digest = self.round.candidates[i].digest;
                 self.send_ack(digest);
@@ -764,6 +773,68 @@ impl Conversation {
             .acks
             .range((round, [0; 32])..=(round, [0xff; 32]))
             .any(|(_, ackers)| ackers.contains(member))
+    }
+
+    /// Members needed to vouch for a decision taken on another member's word: ⌈n/3⌉, so
+    /// that with fewer than n/3 Byzantine members one of them is honest.
+    fn vouchers_needed(&self) -> usize {
+        self.roster().len().div_ceil(3).max(1)
+    }
+
+    /// The other members that acknowledged (in any round of this epoch; a committer through
+    /// its commit) a candidate held here that applies `d`: each vouches that `d` is finalized.
+    fn vouchers(&self, d: &ProposalDigest) -> BTreeSet<&MemberId> {
+        self.round
+            .candidates
+            .iter()
+            .filter(|c| c.batch.contains(d))
+            .flat_map(|c| {
+                self.round
+                    .acks
+                    .iter()
+                    .filter(move |((_, digest), _)| *digest == c.digest)
+                    .flat_map(|(_, ackers)| ackers.iter())
+            })
+            .filter(|m| **m != self.me)
+            .collect()
+    }
+
+    /// Decisions taken on another member's word that enough members vouched for become this
+    /// member's own (see `Conversation::unconfirmed`).
+    fn confirm_vouched(&mut self) {
+        let needed = self.vouchers_needed();
+        let vouched: Vec<ProposalDigest> = self
+            .unconfirmed
+            .iter()
+            .filter(|d| self.vouchers(d).len() >= needed)
+            .copied()
+            .collect();
+        for d in vouched {
+            self.unconfirmed.remove(&d);
+        }
+    }
+
+    /// Whether `c` applies no decision this member holds only on another member's word.
+    fn confirmed(&self, c: &Candidate) -> bool {
+        !c.batch.iter().any(|d| self.unconfirmed.contains(d))
+    }
+
+    /// Whether every unconfirmed decision `c` applies can still get its vouchers: the other
+    /// members not heard from in `round` could all still acknowledge `c`.
+    fn may_be_vouched(&self, round: u32, c: &Candidate) -> bool {
+        let heard: BTreeSet<&MemberId> = self
+            .round
+            .acks
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .flat_map(|(_, a)| a.iter())
+            .filter(|m| **m != self.me)
+            .collect();
+        let unheard = self.roster().len().saturating_sub(heard.len() + 1);
+        let needed = self.vouchers_needed();
+        c.batch
+            .iter()
+            .filter(|d| self.unconfirmed.contains(d))
+            .all(|d| self.vouchers(d).len() + unheard >= needed)
     }
 
     /// Whether this member is in the rotation and its commit slot has come.
@@ -1062,12 +1133,17 @@ impl Conversation {
     /// equivocator's): the longest proposal sequence, the epoch steward's among equals,
     /// otherwise the smallest committer id.
     fn best_by_rule(&self) -> Option<usize> {
+        self.best_by_rule_among(|_| true)
+    }
+
+    /// The best candidate by the rule among those `keep` accepts.
+    fn best_by_rule_among(&self, keep: impl Fn(&Candidate) -> bool) -> Option<usize> {
         let epoch_steward = self.primary_walk().into_iter().next();
         self.round
             .candidates
             .iter()
             .enumerate()
-            .filter(|(_, c)| !self.round.equivocators.contains(&c.committer))
+            .filter(|(_, c)| !self.round.equivocators.contains(&c.committer) && keep(c))
             .max_by_key(|(_, c)| {
                 (
                     c.batch.len(),

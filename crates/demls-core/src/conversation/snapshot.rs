@@ -296,6 +296,10 @@ impl Conversation {
             w.0.extend_from_slice(&d.0);
             w.bytes(m.as_bytes());
         }
+        w.u32(self.unconfirmed.len() as u32);
+        for d in &self.unconfirmed {
+            w.0.extend_from_slice(&d.0);
+        }
         w.u32(round.claimed.len() as u32);
         for (d, m) in &round.claimed {
             w.0.extend_from_slice(d);
@@ -526,6 +530,9 @@ impl Conversation {
         for _ in 0..r.u32()? {
             let d = r.digest()?;
             c.creators.insert(d, r.member()?);
+        }
+        for _ in 0..r.u32()? {
+            c.unconfirmed.insert(r.digest()?);
         }
         for _ in 0..r.u32()? {
             let d = r.digest()?.0;
