@@ -364,3 +364,74 @@ fn a_proposal_still_open_after_the_epoch_changed_can_be_voted_down() {
     }
     assert!(net.members[0].roster().contains(&name(2)));
 }
+
+#[test]
+fn a_late_vote_of_a_member_removed_since_still_counts_in_its_epoch() {
+    // A member votes on a proposal of epoch e, then is removed by the commit into e + 1; its
+    // vote arrives after that commit. It was a voter of e, and the members that heard it in
+    // time counted it: refusing it (its sender is no longer in the roster) made a member
+    // decide the proposal alone at its deadline, counting the vote as silent — YES where
+    // the others decided NO (`demls-sim --byzantine-bench proposal_spammer --seed 8`).
+    let mut net = Net::new(42);
+    net.config.auto_vote = None;
+    net.create();
+    for _ in 1..5 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run();
+    }
+    assert_eq!(net.active().len(), 5);
+    let epoch = net.members[0].epoch().unwrap();
+    // The proposal whose vote arrives late: member 1 proposes member 2's removal.
+    let late_decided = net.members[1].propose_remove(net.now, &name(2)).unwrap();
+    net.drain(1);
+    net.run_for(Duration::from_millis(500));
+    // Member 4 votes NO; its vote is held back on the wire.
+    net.members[4]
+        .vote(net.now, late_decided, demls::consensus::Choice::No)
+        .unwrap();
+    let mut held = Vec::new();
+    while let Some(t) = net.members[4].poll_transmit() {
+        held.push(t.payload);
+    }
+    assert!(!held.is_empty());
+    for i in [0, 2] {
+        net.members[i]
+            .vote(net.now, late_decided, demls::consensus::Choice::No)
+            .unwrap();
+        net.drain(i);
+    }
+    // Meanwhile member 4 is removed: the commit moves everyone to the next epoch.
+    let removal = net.members[0].propose_remove(net.now, &name(4)).unwrap();
+    net.drain(0);
+    net.run_for(Duration::from_millis(500));
+    for i in 1..5 {
+        net.members[i]
+            .vote(net.now, removal, demls::consensus::Choice::Yes)
+            .unwrap();
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(net.members[4].phase(), Phase::Closed, "member 4 was removed");
+    assert!(net.members[0].epoch().unwrap() > epoch);
+    // Member 4's vote arrives now, in the past epoch: it is counted, and with it the
+    // proposal is decided NO (3 of 5) before its deadline.
+    for i in 0..4 {
+        for bytes in &held {
+            net.inject(i, bytes).unwrap();
+        }
+    }
+    net.run();
+    for i in 0..4 {
+        assert!(
+            net.events(i).iter().any(|e| matches!(e,
+                Event::ProposalDecided { proposal, decision, .. }
+                    if *proposal == late_decided
+                        && decision.outcome == demls::consensus::Outcome::No)),
+            "member {i} did not count member 4's late NO"
+        );
+    }
+    assert!(net.members[0].roster().contains(&name(2)));
+    net.assert_agreement();
+}

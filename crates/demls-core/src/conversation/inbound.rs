@@ -202,8 +202,11 @@ impl Conversation {
             .process_message(&self.provider, protocol)
             .map_err(mls_error)?;
         let sender = governance::member_of_credential(processed.credential())?;
-        if epoch < current && !self.roster().contains(&sender) {
-            // A late message of a member who has since left or been removed is not heard.
+        if epoch < current && !self.was_voter_then(epoch, &sender) {
+            // A late message of a member who has since left or been removed is not heard —
+            // unless it votes on a proposal still open in that epoch's retired machine: it
+            // was a voter then, and the other members counted its vote (dropping it made
+            // this member decide at the deadline, alone, what the others had decided).
             return Err(Error::StaleEpoch {
                 got: demls_consensus::Epoch(epoch),
                 current: demls_consensus::Epoch(current),
@@ -229,6 +232,16 @@ impl Conversation {
                 "standalone MLS proposals are not used by demls".into(),
             )),
         }
+    }
+
+    /// Whether `sender`, heard in the past `epoch`, is still heard: a current member, or a
+    /// voter of that epoch's retired voting machine.
+    fn was_voter_then(&self, epoch: u64, sender: &MemberId) -> bool {
+        self.roster().contains(sender)
+            || self
+                .retired
+                .get(&epoch)
+                .is_some_and(|v| v.roster().contains(sender))
     }
 
     /// Keeps a message of a future epoch (or, while joining, of any epoch). When the buffer
