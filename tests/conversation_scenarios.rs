@@ -413,7 +413,11 @@ fn a_late_vote_of_a_member_removed_since_still_counts_in_its_epoch() {
         net.drain(i);
     }
     net.run_for(Duration::from_secs(10));
-    assert_eq!(net.members[4].phase(), Phase::Closed, "member 4 was removed");
+    assert_eq!(
+        net.members[4].phase(),
+        Phase::Closed,
+        "member 4 was removed"
+    );
     assert!(net.members[0].epoch().unwrap() > epoch);
     // Member 4's vote arrives now, in the past epoch: it is counted, and with it the
     // proposal is decided NO (3 of 5) before its deadline.

@@ -747,6 +747,48 @@ fn joiners_never_acknowledge_a_decision_on_a_byzantine_welcomes_word_alone() {
 }
 
 #[test]
+fn joiners_commit_a_leave_their_welcome_carried() {
+    // The only member approves two adds, then asks to leave; it commits the adds but may not
+    // commit its own leave ("Self-Removal"), so its Welcome carries the leave. The joiners
+    // hold it on the committer's word, and nobody else can vouch for it — but a leave signed
+    // by the member it names needs nobody's word: a joiner commits it (the simulator found
+    // the group stuck: `demls-sim --generated 223056541167201 --mode liveness
+    // --byzantine-mix none`).
+    let mut net = network(317, 1, |c| c.freeze_window = Duration::from_secs(20));
+    let joiners = [net.join(), net.join()];
+    for _ in 0..100 {
+        if net.members[0].approved_proposals().len() == 2 {
+            break;
+        }
+        net.run_for(Duration::from_millis(100));
+    }
+    assert_eq!(
+        net.members[0].approved_proposals().len(),
+        2,
+        "both adds approved"
+    );
+    let now = net.now;
+    net.members[0].leave(now).unwrap();
+    net.drain(0);
+    net.run_for(Duration::from_secs(30));
+    for j in joiners {
+        assert_eq!(net.members[j].phase(), Phase::Member, "joiner {j}");
+    }
+    net.run_for(Duration::from_secs(120));
+    assert_eq!(
+        net.members[0].phase(),
+        Phase::Closed,
+        "the leave was committed"
+    );
+    for j in joiners {
+        assert_eq!(
+            net.members[j].roster(),
+            vec![name(joiners[0]), name(joiners[1])]
+        );
+    }
+}
+
+#[test]
 fn a_member_that_missed_the_commit_round_catches_up_from_a_relayed_certificate() {
     // Member 3 holds the approval but misses the commit and every acknowledgement; the
     // others apply the commit and move on. Nobody can send anything of the old epoch again,

@@ -9,6 +9,7 @@ use openmls::prelude::{
     ContentType, MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent,
     StagedWelcome, WelcomeError, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
 };
+use openmls_traits::crypto::OpenMlsCrypto as _;
 use openmls_traits::OpenMlsProvider;
 use sha2::Digest as _;
 use tls_codec::Deserialize as _;
@@ -147,19 +148,22 @@ impl Conversation {
                     "carried rejection is not an emergency proposal",
                 ));
             }
-            carried.push((p.digest(), action, p.header.creator.clone(), rejected));
+            carried.push((p, action, rejected));
         }
         let group = staged.into_group(&self.provider).map_err(mls_error)?;
         self.install_group(group)?;
-        for (digest, action, creator, rejected) in carried {
+        for (p, action, rejected) in carried {
+            let digest = p.digest();
+            if !self.self_evident(&p, &action) {
+                self.unconfirmed.insert(digest);
+            }
             self.actions.insert(digest, action);
-            self.creators.insert(digest, creator);
+            self.creators.insert(digest, p.header.creator.clone());
             if rejected {
                 self.rejected.insert(digest);
             } else {
                 self.approved.insert(digest);
             }
-            self.unconfirmed.insert(digest);
         }
         self.timers.stop(TimerKind::PendingJoinExpiry);
         let epoch = self.epoch().expect("installed");
@@ -232,6 +236,39 @@ impl Conversation {
                 "standalone MLS proposals are not used by demls".into(),
             )),
         }
+    }
+
+    /// Whether the approval of `p` needs nobody's word: a leave signed by the member it names,
+    /// still in the roster. "A member's request to leave the group is not subject to
+    /// voting" (honest members approve it at once, whatever their auto-vote setting), so its
+    /// signature is its evidence. A joiner holds other decisions of epochs before it joined
+    /// on another member's word (`Conversation::unconfirmed`); holding a leave so left a
+    /// group whose only other members had joined since unable ever to commit it — the
+    /// leaver may not commit its own ("Self-Removal"), and nobody else could vouch for it.
+    fn self_evident(&self, p: &SignedProposal, action: &ParsedAction) -> bool {
+        let ParsedAction::Leave { member } = action else {
+            return false;
+        };
+        if *member != p.header.creator {
+            return false;
+        }
+        let Some(group) = self.group.as_ref() else {
+            return false;
+        };
+        let signed = demls_consensus::transcript::header_transcript(&p.header);
+        group.members().any(|m| {
+            governance::member_of_credential(&m.credential).is_ok_and(|id| id == *member)
+                && self
+                    .provider
+                    .crypto()
+                    .verify_signature(
+                        demls_consensus::SignatureScheme::ED25519,
+                        &signed,
+                        m.signature_key.as_slice(),
+                        &p.signature,
+                    )
+                    .is_ok()
+        })
     }
 
     /// Whether `sender`, heard in the past `epoch`, is still heard: a current member, or a
@@ -453,7 +490,11 @@ impl Conversation {
                 if let Some((digest, action)) = new_action {
                     self.actions.insert(digest, action);
                 }
-                if self.approved.insert(p.digest()) {
+                let evident = self
+                    .actions
+                    .get(&p.digest())
+                    .is_some_and(|a| self.self_evident(p, a));
+                if self.approved.insert(p.digest()) && !evident {
                     self.unconfirmed.insert(p.digest());
                 }
                 self.retry_pending_commits(now);
