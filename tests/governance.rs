@@ -789,6 +789,55 @@ fn joiners_commit_a_leave_their_welcome_carried() {
 }
 
 #[test]
+fn a_commit_a_quorum_acknowledged_is_applied_by_a_member_that_held_its_committer_ineligible() {
+    // Member X hears every vote on the epoch steward's removal and approves it at once; the
+    // others hear none and wait for the deadline. Meanwhile the epoch steward commits an add:
+    // at X it is pending removal, out of the rotation, but the others acknowledge its commit
+    // (a quorum). Eligibility follows decisions members reach at different times, and the
+    // quorum holds honest members that found the committer eligible: X applies the commit
+    // rather than stay behind for good (`demls-sim --generated 233073999611634 --mode
+    // liveness --byzantine-mix none`).
+    let mut net = network(318, 4, |c| c.freeze_window = Duration::from_secs(10));
+    let steward = net.index_of(&net.members[0].rotation()[0]);
+    let others: Vec<usize> = (0..4).filter(|&i| i != steward).collect();
+    let (proposer, x) = (others[0], others[2]);
+    let j = net.join();
+    run_until_approved(&mut net, &[0, 1, 2, 3]);
+    let epoch = net.members[x].epoch().unwrap();
+    let now = net.now;
+    let removal = net.members[proposer]
+        .propose_remove(now, &name(steward))
+        .unwrap();
+    net.drain(proposer);
+    net.run_for(Duration::from_millis(500));
+    // The automatic votes reach X alone.
+    net.deaf = (0..net.members.len()).filter(|&i| i != x).collect();
+    net.run_for(Duration::from_secs(3));
+    net.deaf.clear();
+    assert!(net.members[x].approved_proposals().contains(&removal));
+    assert!(!net.members[x].rotation().contains(&name(steward)));
+    for &i in &others[..2] {
+        assert!(!net.members[i].approved_proposals().contains(&removal));
+    }
+    // The epoch steward commits the add when the freeze window closes.
+    net.run_for(Duration::from_secs(10));
+    assert!(
+        net.members[steward].epoch().unwrap() > epoch,
+        "the add was committed"
+    );
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    assert_eq!(
+        net.members[x].epoch(),
+        net.members[steward].epoch(),
+        "X applied the commit its quorum acknowledged"
+    );
+    // Later the removal is committed everywhere.
+    net.run_for(Duration::from_secs(90));
+    assert_eq!(net.members[steward].phase(), Phase::Closed);
+    net.assert_agreement();
+}
+
+#[test]
 fn a_member_that_missed_the_commit_round_catches_up_from_a_relayed_certificate() {
     // Member 3 holds the approval but misses the commit and every acknowledgement; the
     // others apply the commit and move on. Nobody can send anything of the old epoch again,
@@ -860,4 +909,37 @@ fn a_member_that_missed_the_whole_vote_catches_up_from_the_certificates_evidence
         net.members[0].epoch_authenticator()
     );
     assert!(net.members[late].roster().contains(&name(j)));
+}
+
+#[test]
+fn a_member_two_commits_behind_catches_up_from_the_certificates_of_both() {
+    // Member 3 misses two commits. Its messages are now too old for anyone to decrypt, so
+    // nobody knows who sent them — only their epoch; the two members that epoch picks relay
+    // every certificate they kept from it on, and member 3 applies them one after the
+    // other (the second waits in its future-epoch buffer).
+    let mut net = network(322, 4, |_| {});
+    let late = 3;
+    let epoch = net.members[late].epoch().unwrap();
+    net.deaf = vec![late];
+    let first = net.join();
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.members[first].phase(), Phase::Member);
+    let second = net.join();
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.members[second].phase(), Phase::Member);
+    assert!(net.members[0].epoch().unwrap().0 >= epoch.0 + 2);
+    assert_eq!(net.members[late].epoch().unwrap(), epoch);
+    net.deaf.clear();
+    let now = net.now;
+    net.members[late]
+        .send_message(now, b"anyone there?")
+        .unwrap();
+    net.drain(late);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.members[late].epoch(), net.members[0].epoch());
+    assert_eq!(
+        net.members[late].epoch_authenticator(),
+        net.members[0].epoch_authenticator()
+    );
+    assert!(net.members[late].roster().contains(&name(second)));
 }

@@ -16,6 +16,15 @@
 //! (a relayer that is itself behind has nothing to relay), each at most
 //! [`MAX_RELAYS_PER_MEMBER`] times per epoch (the late member's resends at its escalation
 //! timer ask again, in case a relay was lost).
+//!
+//! A member further behind (a crash, a long partition) needs the certificates of every
+//! epoch it missed, so each member keeps those of its last [`CERTIFICATE_EPOCHS`] commits.
+//! Its messages can no longer be decrypted (openmls keeps one past epoch's secrets), so
+//! nobody knows who sent them — only their clear-text epoch — nor who else still holds that
+//! epoch's certificate (members that joined since do not). So every member that holds it
+//! relays every certificate from that epoch on, each at most [`MAX_BLIND_RELAYS`] times in
+//! all: a bounded burst on a rare path. The late member applies them in order (the later
+//! ones wait in its future-epoch buffer).
 
 use std::collections::BTreeMap;
 
@@ -33,8 +42,16 @@ pub(super) const MAX_RELAYS_PER_MEMBER: u8 = 4;
 /// few times).
 pub(super) const MAX_EVIDENCE_MESSAGES: usize = 32;
 
+/// How many times a member relays one certificate to members heard from in an epoch too
+/// old to decrypt (whoever they are).
+pub(super) const MAX_BLIND_RELAYS: u8 = 2;
+
 /// How many members relay to a late member (the next ones in the roster's order).
 const RELAYERS: usize = 2;
+
+/// How many of its last commits' certificates a member keeps: a member that many epochs
+/// behind can still catch up.
+pub(super) const CERTIFICATE_EPOCHS: usize = 4;
 
 /// The certificate of the last commit this member applied, kept for one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +63,8 @@ pub(super) struct CatchUp {
     pub messages: Vec<Vec<u8>>,
     /// How many times the certificate was relayed for each late member.
     pub relayed: BTreeMap<MemberId, u8>,
+    /// How many times it was relayed to members heard from in an epoch too old to decrypt.
+    pub relayed_blind: u8,
 }
 
 impl CatchUp {
@@ -61,6 +80,7 @@ impl CatchUp {
             h.update(m.as_bytes());
             h.update([*n]);
         }
+        h.update([self.relayed_blind]);
     }
 
     pub(super) fn bytes(&self) -> usize {
@@ -81,11 +101,15 @@ impl Conversation {
             .unwrap_or_default();
         messages.push(raw.to_vec());
         messages.extend(self.round.ack_messages.remove(digest).unwrap_or_default());
-        self.catch_up = Some(CatchUp {
+        self.catch_up.push_back(CatchUp {
             epoch: self.epoch().map_or(0, |e| e.0),
             messages,
             relayed: BTreeMap::new(),
+            relayed_blind: 0,
         });
+        while self.catch_up.len() > CERTIFICATE_EPOCHS {
+            self.catch_up.pop_front();
+        }
     }
 
     /// `sender` sent an application message of the previous epoch: it is behind. Relays the
@@ -102,22 +126,45 @@ impl Conversation {
         if !relayers.contains(&&self.me) {
             return;
         }
-        let Some(catch_up) = self.catch_up.as_mut() else {
+        let Some(catch_up) = self.catch_up.iter_mut().find(|c| c.epoch == epoch) else {
             return;
         };
-        if catch_up.epoch != epoch {
-            return;
-        }
         let count = catch_up.relayed.entry(sender.clone()).or_insert(0);
         if *count >= MAX_RELAYS_PER_MEMBER {
             return;
         }
         *count += 1;
         let messages = catch_up.messages.clone();
+        self.relay(messages);
+    }
+
+    /// Someone sent an application message of `epoch`, too old for this member to decrypt:
+    /// it is several commits behind. If this member kept that epoch's certificate, relays
+    /// every kept certificate from it on, oldest first (each at most [`MAX_BLIND_RELAYS`]
+    /// times to unknown senders). Returns whether it relayed any.
+    pub(super) fn relay_certificates_blind(&mut self, epoch: u64) -> bool {
+        if !self.catch_up.iter().any(|c| c.epoch == epoch) {
+            return false; // none, or a gap: the late member could not apply what follows
+        }
+        let mut messages = Vec::new();
+        for c in self.catch_up.iter_mut().filter(|c| c.epoch >= epoch) {
+            if c.relayed_blind >= MAX_BLIND_RELAYS {
+                break;
+            }
+            c.relayed_blind += 1;
+            messages.extend(c.messages.iter().cloned());
+        }
+        let relayed = !messages.is_empty();
+        self.relay(messages);
+        relayed
+    }
+
+    /// Sends kept MLS messages again, as they were.
+    fn relay(&mut self, messages: Vec<Vec<u8>>) {
         for m in messages {
             let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(m));
             if let Err(e) = self.transmit(Channel::Conversation, TrafficClass::Handshake, packet) {
-                tracing::warn!(error = %e, "could not relay the last commit's certificate");
+                tracing::warn!(error = %e, "could not relay a commit's certificate");
                 return;
             }
         }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest, ProposalKind, VotingMachine};
 use openmls::prelude::{KeyPackage, LeafNodeIndex, StagedCommit};
+use sha2::{Digest as _, Sha256};
 use tls_codec::Serialize as _;
 
 use super::round::roster_after;
@@ -378,8 +379,9 @@ impl Conversation {
         staged: StagedCommit,
         raw: Vec<u8>,
     ) -> Result<(), Error> {
-        let may_commit = self.may_commit(&sender);
-        if !may_commit && !self.may_commit_later(&sender) {
+        let digest: [u8; 32] = Sha256::digest(&raw).into();
+        let may_commit = self.may_commit(&sender) || self.quorum_acked(&digest, &sender);
+        if !may_commit && !self.may_commit_later(&sender) && !self.in_rotation(&sender) {
             return Err(Error::NotFromSteward(sender));
         }
         let authority = demls_wire::decode_commit_authority(aad, &self.limits)?;
@@ -488,7 +490,7 @@ impl Conversation {
         self.pending_commits.clear();
         self.future.clear();
         self.round = Default::default();
-        self.catch_up = None;
+        self.catch_up.clear();
         self.rejected.clear();
         self.unconfirmed.clear();
         self.recovery = false;

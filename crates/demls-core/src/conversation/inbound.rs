@@ -196,6 +196,13 @@ impl Conversation {
         let recent = current - epoch <= super::PAST_MLS_EPOCHS as u64
             && protocol.content_type() == ContentType::Application;
         if epoch < current && !recent {
+            // Someone several commits behind: it may need the certificates of the commits
+            // since (docs/protocol.md §9, "Catch-up").
+            if protocol.content_type() == ContentType::Application
+                && self.relay_certificates_blind(epoch)
+            {
+                return Ok(());
+            }
             return Err(Error::StaleEpoch {
                 got: demls_consensus::Epoch(epoch),
                 current: demls_consensus::Epoch(current),

@@ -153,8 +153,9 @@ pub struct Conversation {
     recovery: bool,
     /// The commit round of the current epoch.
     round: round::CommitRound,
-    /// The certificate of the last commit applied, relayed to members still in its epoch.
-    catch_up: Option<catch_up::CatchUp>,
+    /// The certificates of the last commits applied (oldest first, at most
+    /// `catch_up::CERTIFICATE_EPOCHS`), relayed to members still in their epochs.
+    catch_up: std::collections::VecDeque<catch_up::CatchUp>,
     /// Emergency proposals finalized NO and not yet committed: the next commit records them
     /// (their creators' penalty).
     rejected: BTreeSet<ProposalDigest>,
@@ -311,7 +312,7 @@ impl Conversation {
             gov: None,
             recovery: false,
             round: round::CommitRound::default(),
-            catch_up: None,
+            catch_up: Default::default(),
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
             unconfirmed: BTreeSet::new(),
@@ -440,12 +441,9 @@ impl Conversation {
         }
         h.update([u8::from(self.recovery)]);
         self.round.hash(&mut h);
-        match &self.catch_up {
-            None => h.update([0]),
-            Some(c) => {
-                h.update([1]);
-                c.hash(&mut h);
-            }
+        h.update([self.catch_up.len() as u8]);
+        for c in &self.catch_up {
+            c.hash(&mut h);
         }
         for d in &self.rejected {
             h.update(d.0);
@@ -529,7 +527,11 @@ impl Conversation {
                 .map(|(_, b)| b.len())
                 .sum::<usize>()
             + self.round.bytes()
-            + self.catch_up.as_ref().map_or(0, catch_up::CatchUp::bytes)
+            + self
+                .catch_up
+                .iter()
+                .map(catch_up::CatchUp::bytes)
+                .sum::<usize>()
             + self.reassembly.bytes()
     }
 

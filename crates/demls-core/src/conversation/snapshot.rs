@@ -331,21 +331,19 @@ impl Conversation {
                 w.bytes(m);
             }
         }
-        match &self.catch_up {
-            None => w.u8(0),
-            Some(c) => {
-                w.u8(1);
-                w.u64(c.epoch);
-                w.u32(c.messages.len() as u32);
-                for m in &c.messages {
-                    w.bytes(m);
-                }
-                w.u32(c.relayed.len() as u32);
-                for (m, n) in &c.relayed {
-                    w.bytes(m.as_bytes());
-                    w.u8(*n);
-                }
+        w.u8(self.catch_up.len() as u8);
+        for c in &self.catch_up {
+            w.u64(c.epoch);
+            w.u32(c.messages.len() as u32);
+            for m in &c.messages {
+                w.bytes(m);
             }
+            w.u32(c.relayed.len() as u32);
+            for (m, n) in &c.relayed {
+                w.bytes(m.as_bytes());
+                w.u8(*n);
+            }
+            w.u8(c.relayed_blind);
         }
         Ok(w.0)
     }
@@ -565,27 +563,29 @@ impl Conversation {
             }
             c.round.ack_messages.insert(d, messages);
         }
-        c.catch_up = match r.u8()? {
-            0 => None,
-            1 => {
-                let epoch = r.u64()?;
-                let mut messages = Vec::new();
-                for _ in 0..r.u32()? {
-                    messages.push(r.bytes()?.to_vec());
-                }
-                let mut relayed = BTreeMap::new();
-                for _ in 0..r.u32()? {
-                    let m = r.member()?;
-                    relayed.insert(m, r.u8()?);
-                }
-                Some(super::catch_up::CatchUp {
-                    epoch,
-                    messages,
-                    relayed,
-                })
+        let certificates = r.u8()? as usize;
+        if certificates > super::catch_up::CERTIFICATE_EPOCHS {
+            return Err(bad("too many catch-up certificates"));
+        }
+        for _ in 0..certificates {
+            let epoch = r.u64()?;
+            let mut messages = Vec::new();
+            for _ in 0..r.u32()? {
+                messages.push(r.bytes()?.to_vec());
             }
-            _ => return Err(bad("invalid catch-up flag")),
-        };
+            let mut relayed = BTreeMap::new();
+            for _ in 0..r.u32()? {
+                let m = r.member()?;
+                relayed.insert(m, r.u8()?);
+            }
+            let relayed_blind = r.u8()?;
+            c.catch_up.push_back(super::catch_up::CatchUp {
+                epoch,
+                messages,
+                relayed,
+                relayed_blind,
+            });
+        }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
         }
