@@ -60,7 +60,10 @@ pub(super) struct CatchUp {
     pub epoch: u64,
     /// The committer's evidence messages, the commit's MLS message, then the
     /// acknowledgement messages of it, as sent.
-    pub messages: Vec<Vec<u8>>,
+    messages: Vec<Vec<u8>>,
+    /// Digest of `messages` (which never change), for the state digest: hashing every kept
+    /// certificate's bytes on each call cost more than the rest of the state.
+    messages_digest: [u8; 32],
     /// How many times the certificate was relayed for each late member.
     pub relayed: BTreeMap<MemberId, u8>,
     /// How many times it was relayed to members heard from in an epoch too old to decrypt.
@@ -68,13 +71,31 @@ pub(super) struct CatchUp {
 }
 
 impl CatchUp {
-    pub(super) fn hash(&self, h: &mut Sha256) {
-        h.update(self.epoch.to_be_bytes());
-        h.update((self.messages.len() as u32).to_be_bytes());
-        for m in &self.messages {
+    /// A certificate not relayed yet.
+    pub(super) fn new(epoch: u64, messages: Vec<Vec<u8>>) -> Self {
+        let mut h = Sha256::new();
+        h.update((messages.len() as u32).to_be_bytes());
+        for m in &messages {
             h.update((m.len() as u32).to_be_bytes());
             h.update(m);
         }
+        Self {
+            epoch,
+            messages,
+            messages_digest: h.finalize().into(),
+            relayed: BTreeMap::new(),
+            relayed_blind: 0,
+        }
+    }
+
+    /// The certificate's messages, in the order they are relayed.
+    pub(super) fn messages(&self) -> &[Vec<u8>] {
+        &self.messages
+    }
+
+    pub(super) fn hash(&self, h: &mut Sha256) {
+        h.update(self.epoch.to_be_bytes());
+        h.update(self.messages_digest);
         for (m, n) in &self.relayed {
             h.update((m.as_bytes().len() as u32).to_be_bytes());
             h.update(m.as_bytes());
@@ -101,12 +122,8 @@ impl Conversation {
             .unwrap_or_default();
         messages.push(raw.to_vec());
         messages.extend(self.round.ack_messages.remove(digest).unwrap_or_default());
-        self.catch_up.push_back(CatchUp {
-            epoch: self.epoch().map_or(0, |e| e.0),
-            messages,
-            relayed: BTreeMap::new(),
-            relayed_blind: 0,
-        });
+        let epoch = self.epoch().map_or(0, |e| e.0);
+        self.catch_up.push_back(CatchUp::new(epoch, messages));
         while self.catch_up.len() > CERTIFICATE_EPOCHS {
             self.catch_up.pop_front();
         }

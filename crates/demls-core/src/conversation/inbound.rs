@@ -226,7 +226,16 @@ impl Conversation {
         let aad = processed.aad().to_vec();
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) if epoch < current => {
-                self.on_app_content(now, sender.clone(), &app.into_bytes(), None)?;
+                let content = app.into_bytes();
+                if !self.roster().contains(&sender) && !is_voting(&content, &self.limits) {
+                    // A departed member's late voting traffic still counts (above); nothing
+                    // else of it is heard.
+                    return Err(Error::StaleEpoch {
+                        got: demls_consensus::Epoch(epoch),
+                        current: demls_consensus::Epoch(current),
+                    });
+                }
+                self.on_app_content(now, sender.clone(), &content, None)?;
                 // The sender is still in a past epoch: it may need the last commit.
                 if epoch + 1 == current {
                     self.relay_certificate_to(&sender, epoch);
@@ -685,4 +694,10 @@ impl Conversation {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether application content `bytes` carries voting traffic.
+fn is_voting(bytes: &[u8], limits: &Limits) -> bool {
+    demls_wire::decode_app_content(bytes, limits)
+        .is_ok_and(|c| matches!(c.body, Some(v1::app_content::Body::Voting(_))))
 }

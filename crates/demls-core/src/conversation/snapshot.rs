@@ -334,8 +334,8 @@ impl Conversation {
         w.u8(self.catch_up.len() as u8);
         for c in &self.catch_up {
             w.u64(c.epoch);
-            w.u32(c.messages.len() as u32);
-            for m in &c.messages {
+            w.u32(c.messages().len() as u32);
+            for m in c.messages() {
                 w.bytes(m);
             }
             w.u32(c.relayed.len() as u32);
@@ -579,12 +579,10 @@ impl Conversation {
                 relayed.insert(m, r.u8()?);
             }
             let relayed_blind = r.u8()?;
-            c.catch_up.push_back(super::catch_up::CatchUp {
-                epoch,
-                messages,
-                relayed,
-                relayed_blind,
-            });
+            let mut certificate = super::catch_up::CatchUp::new(epoch, messages);
+            certificate.relayed = relayed;
+            certificate.relayed_blind = relayed_blind;
+            c.catch_up.push_back(certificate);
         }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
