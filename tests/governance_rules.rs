@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use demls::consensus::{MemberId, Outcome, ProposalKind};
+use demls::consensus::{Choice, DecidedBy, MemberId, Outcome, ProposalKind};
 use demls::core::{
     election_order, Action, Byzantine, Channel, Error, Event, Phase, TrafficClass, Transmit,
     ViolationKind,
@@ -1028,4 +1028,217 @@ fn proposals_whose_payload_is_not_an_action_of_their_kind_are_refused() {
         );
         assert_eq!(net.members[0].state_digest(), before, "{kind:?}");
     }
+}
+
+/// DM-73 (and DM-71): a commit still waiting when its epoch ends was never justified here.
+/// The epoch steward commits an open removal with the approved add, so its commit waits at
+/// every other member; the removal is then finalized NO, and the backup's commit of the add
+/// ends the epoch. Every member that held the waiting commit reports its sender as
+/// `NonFinalized`.
+#[test]
+fn a_commit_still_waiting_when_its_epoch_ends_is_reported_as_non_finalized() {
+    // The default Δ (2 s): with a long one, the acknowledgement rounds that the waiting
+    // commit keeps alive use up every member's acknowledgements before the backup's slot
+    // (docs/conformance.md, Gaps: "Still open").
+    let mut net = network(425, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let rotation = net.members[0].rotation();
+    let e = net.index_of(&rotation[0]);
+    let stewards = net.members[0].stewards().to_vec();
+    let gone = (0..5)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    let others: Vec<usize> = (0..5).filter(|&i| i != e).collect();
+    let epoch = net.members[0].epoch();
+    let x = net.join();
+    step_until(&mut net, "the add is approved everywhere", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 1)
+    });
+    let now = net.now;
+    let removal = net.members[others[0]]
+        .propose_remove(now, &name(gone))
+        .unwrap();
+    net.drain(others[0]);
+    net.run_for(Duration::from_millis(100));
+    let mut batch = net.members[e].approved_proposals();
+    batch.push(removal);
+    let now = net.now;
+    net.members[e].test_commit_batch(now, &batch).unwrap();
+    net.drain(e);
+    net.run_for(Duration::from_millis(100));
+    for &i in &others {
+        assert_eq!(net.members[i].epoch(), epoch, "member {i} applied it");
+        let now = net.now;
+        if i != others[0] {
+            net.members[i].vote(now, removal, Choice::No).unwrap();
+            net.drain(i);
+        }
+    }
+    step_until(&mut net, "the epoch ends", |net| {
+        others.iter().all(|&i| net.members[i].epoch() != epoch)
+    });
+    assert!(decided(&net, others[1], Outcome::No, |a| *a
+        == Action::Remove(name(gone))));
+    assert!(net.members[others[1]].roster().contains(&name(x)));
+    assert!(net.members[others[1]].roster().contains(&name(gone)));
+    for &i in &others {
+        assert_eq!(
+            net.violations(i, ViolationKind::NonFinalized),
+            vec![rotation[0].clone()],
+            "member {i}"
+        );
+    }
+}
+
+/// DM-9 (deviation): there is no freezing phase. A proposal opened during Δ (after the
+/// epoch's first YES armed it, before it closes) is accepted everywhere, voted on and
+/// decided, and the commit that ends Δ carries it with the proposal that armed Δ.
+#[test]
+fn a_proposal_opened_during_the_freeze_window_goes_into_the_commit_that_ends_it() {
+    let mut net = network(423, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.freeze_window = Duration::from_secs(20);
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    let gone = (0..5)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    let proposer = (0..5).find(|&i| i != gone).unwrap();
+    let epoch = net.members[0].epoch();
+    let x = net.join();
+    step_until(&mut net, "the add is approved everywhere", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 1)
+    });
+    let armed = net.now;
+    net.run_for(Duration::from_secs(5));
+    let refusals = net.refusals().len();
+    let now = net.now;
+    net.members[proposer]
+        .propose_remove(now, &name(gone))
+        .expect("a proposal may be opened during Δ");
+    net.drain(proposer);
+    step_until(&mut net, "the removal is approved everywhere", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 2)
+    });
+    assert_eq!(net.members[0].epoch(), epoch, "decided during Δ");
+    assert!(net.now - armed < Duration::from_secs(20));
+    assert_eq!(net.refusals().len(), refusals, "{:?}", net.refusals());
+    let mark = net.events(0).len();
+    step_until(&mut net, "the commit that ends Δ", |net| {
+        net.members[0].epoch() != epoch
+    });
+    let change = net.events(0)[mark..]
+        .iter()
+        .find_map(|e| match e {
+            Event::EpochChanged { added, removed, .. } => Some((added.clone(), removed.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(change, (vec![name(x)], vec![name(gone)]));
+    net.run();
+    net.assert_agreement();
+}
+
+/// DM-13 (deviation): a proposal still open when its epoch ends is finalized afterwards, in
+/// the retired voting machine of its epoch. A removal is opened just as the epoch steward
+/// sends its commit, so its automatic votes (a second later) arrive after the epoch change;
+/// the members decide it from those late votes. A member that missed them decides it early
+/// from the evidence bundle the next committer sends, and applies the commit long before
+/// the removal's deadline.
+#[test]
+fn a_proposal_open_at_the_epoch_change_is_finalized_in_its_retired_machine() {
+    let mut net = network(424, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    let outside: Vec<usize> = (0..5)
+        .filter(|&i| !stewards.contains(net.members[i].member_id()))
+        .collect();
+    let (gone, late) = (outside[0], outside[1]);
+    let e = net.index_of(&net.members[0].rotation()[0]);
+    let proposer = (0..5).find(|&i| i != gone && i != late).unwrap();
+    let epoch = net.members[0].epoch();
+    let mark = net.records.len();
+    net.join();
+    step_until(&mut net, "the epoch steward sends its commit", |net| {
+        commits(
+            &net.records[mark..]
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Sent(i, t) if *i == e => Some(t.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .len()
+            == 1
+    });
+    // Its votes, a second after the proposal arrives, come after the epoch change (about a
+    // second after the commit is sent, once acknowledged).
+    net.run_for(Duration::from_millis(600));
+    let now = net.now;
+    let removal = net.members[proposer]
+        .propose_remove(now, &name(gone))
+        .unwrap();
+    net.drain(proposer);
+    let is_removal = |a: &Action| *a == Action::Remove(name(gone));
+    step_until(&mut net, "the add is applied everywhere", |net| {
+        (0..5).all(|i| net.members[i].epoch() != epoch)
+    });
+    for i in 0..5 {
+        assert!(
+            !decided(&net, i, Outcome::Yes, is_removal),
+            "member {i} decided the removal before the epoch changed"
+        );
+    }
+    // `late` misses the votes.
+    net.deaf = vec![late];
+    step_until(&mut net, "the removal is decided from late votes", |net| {
+        (0..5)
+            .filter(|&i| i != late)
+            .all(|i| decided(net, i, Outcome::Yes, is_removal))
+    });
+    net.deaf.clear();
+    assert!(!decided(&net, late, Outcome::Yes, is_removal));
+    step_until(
+        &mut net,
+        "the removal is committed at the member that missed the votes",
+        |net| !net.members[late].roster().contains(&name(gone)),
+    );
+    let opened_at = net
+        .records
+        .iter()
+        .position(|r| matches!(r, Record::Event(i, Event::ProposalOpened { proposal, .. }) if *i == late && *proposal == removal))
+        .expect("the removal was opened");
+    assert!(opened_at > mark);
+    for i in (0..5).filter(|&i| i != gone) {
+        let events = net.events(i);
+        let changed = events
+            .iter()
+            .position(|e| matches!(e, Event::EpochChanged { epoch: n, .. } if Some(*n) > epoch))
+            .unwrap();
+        let (at, decision) = events
+            .iter()
+            .enumerate()
+            .find_map(|(k, e)| match e {
+                Event::ProposalDecided {
+                    proposal, decision, ..
+                } if *proposal == removal => Some((k, *decision)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("member {i} decided the removal"));
+        assert!(at > changed, "member {i} decided it after the epoch change");
+        assert_eq!(decision.outcome, Outcome::Yes, "member {i}");
+        assert_eq!(
+            decision.by,
+            DecidedBy::Early,
+            "member {i}: not at the deadline"
+        );
+    }
+    net.run();
+    net.assert_agreement();
 }
