@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use demls::consensus::{MemberId, Outcome};
+use demls::consensus::{Choice, DecidedBy, MemberId, Outcome, ProposalKind};
 use demls::core::{
     election_order, Action, Byzantine, Channel, Error, Event, Phase, TrafficClass, Transmit,
     ViolationKind,
@@ -826,4 +826,419 @@ fn re_election_slots_are_recovery_inactivity_apart() {
         took >= slot && took < slot + Duration::from_secs(3),
         "the steward at position {k} of the re-elected list committed after {took:?}"
     );
+}
+
+/// DM-26, DM-87, DM-88: a commit whose MLS changes or group parameters differ from those of
+/// the proposals it references is refused (`CommitMismatch`), changes nothing, and its
+/// committer is reported as `BrokenCommit`: an add of another key package than the voted one
+/// (a broken MLS proposal), a removal of another member than the voted one, an MLS proposal
+/// nobody voted on (a parameters proposal that changes nothing), and group parameters other
+/// than the ones the batch implies. Each is built by a steward of the rotation from a batch
+/// finalized everywhere, so only the check of its contents can refuse it. The honest commits
+/// follow.
+#[test]
+fn a_commit_that_differs_from_its_proposals_is_refused_and_reported() {
+    let mut net = network(420, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.freeze_window = Duration::from_secs(20);
+    });
+    let rotation = net.members[0].rotation();
+    let e = net.index_of(&rotation[0]);
+    let b = net.index_of(&rotation[1]);
+    let r = net.index_of(&rotation[2]);
+    let stewards = net.members[0].stewards().to_vec();
+    let outside: Vec<usize> = (0..5)
+        .filter(|&i| !stewards.contains(net.members[i].member_id()))
+        .collect();
+    let (gone, other) = (outside[0], outside[1]);
+    let x = net.join();
+    let y = net.join();
+    let now = net.now;
+    net.members[r].propose_remove(now, &name(gone)).unwrap();
+    net.drain(r);
+    step_until(&mut net, "both adds and the removal are approved", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 3)
+    });
+    let all = net.members[e].approved_proposals();
+    let add_x = net.members[e].test_proposals_about(&name(x), &all);
+    let removal = net.members[e].test_proposals_about(&name(gone), &all);
+    let now = net.now;
+    let tampered = vec![
+        (
+            net.members[e]
+                .test_commit_adding_instead(now, &add_x, &name(y))
+                .unwrap(),
+            "added members differ from the proposals",
+        ),
+        (
+            net.members[e]
+                .test_commit_removing_instead(now, &removal, &name(other))
+                .unwrap(),
+            "removed members differ from the proposals",
+        ),
+        (
+            net.members[e]
+                .test_commit_with_unvoted_proposal(now, &add_x)
+                .unwrap(),
+            "commit carries unvoted proposals",
+        ),
+        // The backup's commit walks past the epoch steward (a slot penalty): the commit
+        // proposes new parameters, but not those.
+        (
+            net.members[b]
+                .test_commit_with_score(now, &add_x, &rotation[0], 10)
+                .unwrap(),
+            "group parameters differ from the ones the proposals imply",
+        ),
+    ];
+    for (commit, reason) in &tampered {
+        let before = net.members[r].state_digest();
+        let err = net.inject(r, commit).expect_err(reason);
+        assert_eq!(err, Error::CommitMismatch(reason));
+        assert_eq!(net.members[r].state_digest(), before, "{reason}");
+    }
+    assert_eq!(
+        net.violations(r, ViolationKind::BrokenCommit),
+        vec![
+            rotation[0].clone(),
+            rotation[0].clone(),
+            rotation[0].clone(),
+            rotation[1].clone()
+        ]
+    );
+    net.run();
+    for j in [x, y] {
+        assert_eq!(net.members[j].phase(), Phase::Member);
+    }
+    assert_eq!(net.members[gone].phase(), Phase::Closed);
+    net.assert_agreement();
+}
+
+/// DM-82, DM-83: a proposal claiming the automatic YES of a leave ("Self-Removal") is refused
+/// unless its MLS sender, creator and target are one member: a leave whose target is not its
+/// creator (`InvalidProposal`), and a member's leave sent directly by another member
+/// (`SenderMismatch`); so is a vote sent by another member than its voter. Each refusal
+/// changes nothing, and (DM-83's deviation) no penalty follows: no violation is reported, and
+/// the sender's agreed score is still the default once the honest leave is committed.
+#[test]
+fn a_leave_or_vote_not_sent_by_its_signer_is_refused() {
+    let mut net = network(421, 4, |_| {});
+    let (receiver, forger, leaver, voter) = (0, 1, 2, 3);
+    let now = net.now;
+    net.members[forger]
+        .test_propose_leave_of(now, &name(leaver))
+        .unwrap();
+    let forged = take_transmits(&mut net, forger);
+    let before = net.members[receiver].state_digest();
+    let err = net
+        .inject(receiver, &forged[0].payload)
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        Error::InvalidProposal("leave whose target is not its creator")
+    );
+    assert_eq!(net.members[receiver].state_digest(), before);
+
+    // Member 2 leaves; member 1 hears it first and sends it on as its own proposal.
+    let leave = net.members[leaver].leave(now).unwrap();
+    let honest = take_transmits(&mut net, leaver);
+    net.inject(forger, &honest[0].payload).unwrap();
+    net.members[forger]
+        .test_send_proposal_as_own(now, &leave)
+        .unwrap();
+    let resent = take_transmits(&mut net, forger);
+    let before = net.members[receiver].state_digest();
+    let err = net
+        .inject(receiver, &resent[0].payload)
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        Error::SenderMismatch {
+            signer: name(leaver),
+            sender: name(forger)
+        }
+    );
+    assert_eq!(net.members[receiver].state_digest(), before);
+
+    // Member 3's vote on the leave, sent on by member 1 as its own vote.
+    net.members[voter]
+        .handle_packet(now, &honest[0].payload)
+        .unwrap();
+    let vote = take_transmits(&mut net, voter);
+    net.inject(forger, &vote[0].payload).unwrap();
+    net.members[forger]
+        .test_send_vote_as_own(now, &leave, &name(voter))
+        .unwrap();
+    let resent = take_transmits(&mut net, forger);
+    net.inject(receiver, &honest[0].payload).unwrap();
+    let before = net.members[receiver].state_digest();
+    let err = net
+        .inject(receiver, &resent[0].payload)
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        Error::SenderMismatch {
+            signer: name(voter),
+            sender: name(forger)
+        }
+    );
+    assert_eq!(net.members[receiver].state_digest(), before);
+
+    // DM-83: no penalty.
+    assert!(
+        !net.events(receiver)
+            .iter()
+            .any(|e| matches!(e, Event::Violation { .. })),
+        "a refused proposal or vote is not reported"
+    );
+    net.run();
+    assert_eq!(net.members[leaver].phase(), Phase::Closed);
+    net.assert_agreement();
+    let state = net.members[receiver].group_state().unwrap();
+    assert_eq!(state.score(&name(forger)), state.config.default_peer_score);
+}
+
+/// DM-31, DM-48: a proposal whose payload does not decode as a governance action, or whose
+/// signed kind is not its payload's, is refused and changes nothing.
+#[test]
+fn proposals_whose_payload_is_not_an_action_of_their_kind_are_refused() {
+    let mut net = network(422, 3, |_| {});
+    let now = net.now;
+    net.members[1]
+        .test_propose_raw(now, ProposalKind::Commit, b"not an action".to_vec())
+        .unwrap();
+    let undecodable = take_transmits(&mut net, 1);
+    let before = net.members[0].state_digest();
+    let err = net.inject(0, &undecodable[0].payload).expect_err("refused");
+    assert!(matches!(err, Error::Wire(_)), "{err:?}");
+    assert_eq!(net.members[0].state_digest(), before);
+
+    for kind in [ProposalKind::StewardElection, ProposalKind::Emergency] {
+        net.members[1]
+            .test_propose_removal_as(now, &name(2), kind)
+            .unwrap();
+        let mislabelled = take_transmits(&mut net, 1);
+        let before = net.members[0].state_digest();
+        let err = net.inject(0, &mislabelled[0].payload).expect_err("refused");
+        assert_eq!(
+            err,
+            Error::InvalidProposal("payload does not match the proposal kind"),
+            "{kind:?}"
+        );
+        assert_eq!(net.members[0].state_digest(), before, "{kind:?}");
+    }
+}
+
+/// DM-73 (and DM-71): a commit still waiting when its epoch ends was never justified here.
+/// The epoch steward commits an open removal with the approved add, so its commit waits at
+/// every other member; the removal is then finalized NO, and the backup's commit of the add
+/// ends the epoch. Every member that held the waiting commit reports its sender as
+/// `NonFinalized`.
+#[test]
+fn a_commit_still_waiting_when_its_epoch_ends_is_reported_as_non_finalized() {
+    // The default Δ (2 s): with a long one, the acknowledgement rounds that the waiting
+    // commit keeps alive use up every member's acknowledgements before the backup's slot
+    // (docs/conformance.md, Gaps: "Still open").
+    let mut net = network(425, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let rotation = net.members[0].rotation();
+    let e = net.index_of(&rotation[0]);
+    let stewards = net.members[0].stewards().to_vec();
+    let gone = (0..5)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    let others: Vec<usize> = (0..5).filter(|&i| i != e).collect();
+    let epoch = net.members[0].epoch();
+    let x = net.join();
+    step_until(&mut net, "the add is approved everywhere", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 1)
+    });
+    let now = net.now;
+    let removal = net.members[others[0]]
+        .propose_remove(now, &name(gone))
+        .unwrap();
+    net.drain(others[0]);
+    net.run_for(Duration::from_millis(100));
+    let mut batch = net.members[e].approved_proposals();
+    batch.push(removal);
+    let now = net.now;
+    net.members[e].test_commit_batch(now, &batch).unwrap();
+    net.drain(e);
+    net.run_for(Duration::from_millis(100));
+    for &i in &others {
+        assert_eq!(net.members[i].epoch(), epoch, "member {i} applied it");
+        let now = net.now;
+        if i != others[0] {
+            net.members[i].vote(now, removal, Choice::No).unwrap();
+            net.drain(i);
+        }
+    }
+    step_until(&mut net, "the epoch ends", |net| {
+        others.iter().all(|&i| net.members[i].epoch() != epoch)
+    });
+    assert!(decided(&net, others[1], Outcome::No, |a| *a
+        == Action::Remove(name(gone))));
+    assert!(net.members[others[1]].roster().contains(&name(x)));
+    assert!(net.members[others[1]].roster().contains(&name(gone)));
+    for &i in &others {
+        assert_eq!(
+            net.violations(i, ViolationKind::NonFinalized),
+            vec![rotation[0].clone()],
+            "member {i}"
+        );
+    }
+}
+
+/// DM-9 (deviation): there is no freezing phase. A proposal opened during Δ (after the
+/// epoch's first YES armed it, before it closes) is accepted everywhere, voted on and
+/// decided, and the commit that ends Δ carries it with the proposal that armed Δ.
+#[test]
+fn a_proposal_opened_during_the_freeze_window_goes_into_the_commit_that_ends_it() {
+    let mut net = network(423, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.freeze_window = Duration::from_secs(20);
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    let gone = (0..5)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    let proposer = (0..5).find(|&i| i != gone).unwrap();
+    let epoch = net.members[0].epoch();
+    let x = net.join();
+    step_until(&mut net, "the add is approved everywhere", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 1)
+    });
+    let armed = net.now;
+    net.run_for(Duration::from_secs(5));
+    let refusals = net.refusals().len();
+    let now = net.now;
+    net.members[proposer]
+        .propose_remove(now, &name(gone))
+        .expect("a proposal may be opened during Δ");
+    net.drain(proposer);
+    step_until(&mut net, "the removal is approved everywhere", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().len() == 2)
+    });
+    assert_eq!(net.members[0].epoch(), epoch, "decided during Δ");
+    assert!(net.now - armed < Duration::from_secs(20));
+    assert_eq!(net.refusals().len(), refusals, "{:?}", net.refusals());
+    let mark = net.events(0).len();
+    step_until(&mut net, "the commit that ends Δ", |net| {
+        net.members[0].epoch() != epoch
+    });
+    let change = net.events(0)[mark..]
+        .iter()
+        .find_map(|e| match e {
+            Event::EpochChanged { added, removed, .. } => Some((added.clone(), removed.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(change, (vec![name(x)], vec![name(gone)]));
+    net.run();
+    net.assert_agreement();
+}
+
+/// DM-13 (deviation): a proposal still open when its epoch ends is finalized afterwards, in
+/// the retired voting machine of its epoch. A removal is opened just as the epoch steward
+/// sends its commit, so its automatic votes (a second later) arrive after the epoch change;
+/// the members decide it from those late votes. A member that missed them decides it early
+/// from the evidence bundle the next committer sends, and applies the commit long before
+/// the removal's deadline.
+#[test]
+fn a_proposal_open_at_the_epoch_change_is_finalized_in_its_retired_machine() {
+    let mut net = network(424, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    let outside: Vec<usize> = (0..5)
+        .filter(|&i| !stewards.contains(net.members[i].member_id()))
+        .collect();
+    let (gone, late) = (outside[0], outside[1]);
+    let e = net.index_of(&net.members[0].rotation()[0]);
+    let proposer = (0..5).find(|&i| i != gone && i != late).unwrap();
+    let epoch = net.members[0].epoch();
+    let mark = net.records.len();
+    net.join();
+    step_until(&mut net, "the epoch steward sends its commit", |net| {
+        commits(
+            &net.records[mark..]
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Sent(i, t) if *i == e => Some(t.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .len()
+            == 1
+    });
+    // Its votes, a second after the proposal arrives, come after the epoch change (about a
+    // second after the commit is sent, once acknowledged).
+    net.run_for(Duration::from_millis(600));
+    let now = net.now;
+    let removal = net.members[proposer]
+        .propose_remove(now, &name(gone))
+        .unwrap();
+    net.drain(proposer);
+    let is_removal = |a: &Action| *a == Action::Remove(name(gone));
+    step_until(&mut net, "the add is applied everywhere", |net| {
+        (0..5).all(|i| net.members[i].epoch() != epoch)
+    });
+    for i in 0..5 {
+        assert!(
+            !decided(&net, i, Outcome::Yes, is_removal),
+            "member {i} decided the removal before the epoch changed"
+        );
+    }
+    // `late` misses the votes.
+    net.deaf = vec![late];
+    step_until(&mut net, "the removal is decided from late votes", |net| {
+        (0..5)
+            .filter(|&i| i != late)
+            .all(|i| decided(net, i, Outcome::Yes, is_removal))
+    });
+    net.deaf.clear();
+    assert!(!decided(&net, late, Outcome::Yes, is_removal));
+    step_until(
+        &mut net,
+        "the removal is committed at the member that missed the votes",
+        |net| !net.members[late].roster().contains(&name(gone)),
+    );
+    let opened_at = net
+        .records
+        .iter()
+        .position(|r| matches!(r, Record::Event(i, Event::ProposalOpened { proposal, .. }) if *i == late && *proposal == removal))
+        .expect("the removal was opened");
+    assert!(opened_at > mark);
+    for i in (0..5).filter(|&i| i != gone) {
+        let events = net.events(i);
+        let changed = events
+            .iter()
+            .position(|e| matches!(e, Event::EpochChanged { epoch: n, .. } if Some(*n) > epoch))
+            .unwrap();
+        let (at, decision) = events
+            .iter()
+            .enumerate()
+            .find_map(|(k, e)| match e {
+                Event::ProposalDecided {
+                    proposal, decision, ..
+                } if *proposal == removal => Some((k, *decision)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("member {i} decided the removal"));
+        assert!(at > changed, "member {i} decided it after the epoch change");
+        assert_eq!(decision.outcome, Outcome::Yes, "member {i}");
+        assert_eq!(
+            decision.by,
+            DecidedBy::Early,
+            "member {i}: not at the deadline"
+        );
+    }
+    net.run();
+    net.assert_agreement();
 }

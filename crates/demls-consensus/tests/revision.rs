@@ -568,3 +568,72 @@ fn a_member_that_missed_votes_ends_with_the_early_decision_of_one_that_did_not()
     assert_eq!(b.decision(&d), Some(early));
     assert_eq!(b.evidence(&d).unwrap().votes, a.evidence(&d).unwrap().votes);
 }
+
+/// HG-14 (deviation): a bundle that arrives after the deadline at a machine that never saw
+/// the proposal (the evidence a commit carries for a member that missed it) is checked as of
+/// just before the deadline: it opens the proposal and its votes count, though nothing is
+/// decided yet; the next `tick_deadlines` decides the proposal as at its deadline. A vote cast
+/// after the deadline is still refused.
+#[test]
+fn a_bundle_after_the_deadline_is_checked_as_of_just_before_it_and_decided_at_the_next_tick() {
+    let g = Group::new(4);
+    let mut creator = g.machine(0);
+    let draft = ProposalDraft {
+        proposal_id: 1,
+        kind: ProposalKind::Commit,
+        payload: b"remove member 9".to_vec(),
+        voting_duration_ms: WINDOW_MS,
+        silent_counts_as_yes: true,
+        tie_policy: TiePolicy::Reject,
+        creator_choice: Choice::Yes,
+    };
+    let (d, msg) = creator.propose(&g.signers[0], T0, draft).unwrap();
+    let VotingMessage::Proposal(p) = msg else {
+        unreachable!()
+    };
+    let mut m = g.machine(3);
+    let before = m.state_digest();
+    let cast_late = VoteBundle {
+        proposal: Some(p.clone()),
+        proposal_digest: d,
+        votes: vec![g.vote(1, d, Choice::Yes, LATE)],
+    };
+    assert!(matches!(
+        m.handle_bundle(&crypto(), LATE, cast_late),
+        Err(Error::BundleVote { index: 0, .. })
+    ));
+    assert_eq!(m.state_digest(), before);
+
+    let evidence = VoteBundle {
+        proposal: Some(p),
+        proposal_digest: d,
+        votes: g.votes(d, &[1], Choice::Yes),
+    };
+    let summary = m.handle_bundle(&crypto(), LATE, evidence);
+    assert!(
+        matches!(summary, Ok(Ingested::Bundle(s)) if s.opened && s.counted == 1),
+        "{summary:?}"
+    );
+    assert_eq!(m.tally(&d), Some(tally(4, 2, 0)));
+    assert_eq!(m.decision(&d), None, "not decided before the tick");
+    let events = drain(&mut m);
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, Event::ProposalOpened { .. })),
+        "{events:?}"
+    );
+    assert!(m.next_deadline().is_some_and(|t| t <= LATE));
+
+    m.tick_deadlines(LATE);
+    let decision = m.decision(&d).expect("decided at the tick");
+    assert_eq!(decision.outcome, Outcome::Yes);
+    assert_eq!(decision.by, DecidedBy::Deadline);
+    assert_eq!(
+        drain(&mut m),
+        vec![Event::Decided {
+            proposal: d,
+            decision
+        }]
+    );
+}

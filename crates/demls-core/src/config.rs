@@ -96,3 +96,15 @@ impl Default for ConversationConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HG-28: "`liveness_criteria_yes` is set true by default": the proposals a member opens
+    /// with the default configuration count silent voters as YES at the deadline.
+    #[test]
+    fn silent_voters_count_as_yes_by_default() {
+        assert!(ConversationConfig::default().silent_counts_as_yes);
+    }
+}

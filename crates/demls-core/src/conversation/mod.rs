@@ -9,6 +9,7 @@ mod round;
 #[cfg(feature = "test-utils")]
 pub use round::Byzantine;
 mod snapshot;
+mod test_builders;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
