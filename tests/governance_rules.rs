@@ -1037,10 +1037,11 @@ fn proposals_whose_payload_is_not_an_action_of_their_kind_are_refused() {
 /// `NonFinalized`.
 #[test]
 fn a_commit_still_waiting_when_its_epoch_ends_is_reported_as_non_finalized() {
-    // The default Δ (2 s): with a long one, the acknowledgement rounds that the waiting
-    // commit keeps alive use up every member's acknowledgements before the backup's slot
-    // (docs/conformance.md, Gaps: "Still open").
+    // A long Δ (20 s): members that abstained while it ran let the waiting commit drive a
+    // new dead round every candidate window, until nobody had acknowledgements left for the
+    // backup's commit (found by this test; `candidate_expected_until`).
     let mut net = network(425, 5, |c| {
+        c.freeze_window = Duration::from_secs(20);
         c.governance.sn_min = 3;
         c.governance.sn_max = 3;
     });

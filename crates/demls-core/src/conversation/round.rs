@@ -763,22 +763,60 @@ impl Conversation {
             // round, so that a round nobody can win is seen to die — once no steward of the
             // rotation can still bring a candidate. (Abstaining at once split the simulator's
             // rounds: members abstained before a later slot's candidate arrived.)
-            None if self.others_acked(round) => match self.candidate_expected_until(now) {
-                Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
-                None => self.send_ack(ABSTAIN),
-            },
+            None if self.others_acked(round) && !self.abstention_repeats(round) => {
+                match self.candidate_expected_until(now) {
+                    Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
+                    None => self.send_ack(ABSTAIN),
+                }
+            }
             None => {}
         }
+    }
+
+    /// Whether abstaining in `round` would repeat this member's abstention in the previous
+    /// round with nothing new to abstain from: the candidates acknowledged in `round` were
+    /// all acknowledged in that one too. It would only start another dead round; staying
+    /// unheard keeps `round` open for a candidate still to come. (A commit that waits at
+    /// every member but its committer, acknowledged again by it in each round, made every
+    /// member abstain once per candidate window until none had acknowledgements left.)
+    fn abstention_repeats(&self, round: u32) -> bool {
+        let Some(previous) = round.checked_sub(1) else {
+            return false;
+        };
+        let abstained = self
+            .round
+            .acks
+            .get(&(previous, ABSTAIN))
+            .is_some_and(|a| a.contains(&self.me));
+        let supported = |r: u32| -> BTreeSet<[u8; 32]> {
+            self.round
+                .acks
+                .range((r, [0; 32])..=(r, [0xff; 32]))
+                .map(|((_, d), _)| *d)
+                .filter(|d| *d != ABSTAIN)
+                .collect()
+        };
+        abstained && supported(round).is_subset(&supported(previous))
     }
 
     /// Until when this member may still expect a candidate in the current round: the slot of
     /// a steward of the rotation that has neither a candidate here nor an acknowledgement in
     /// this round (it would not build then), plus the candidate window. `None` when no
-    /// candidate is expected any more.
+    /// candidate is expected any more. Before the rotation started (the freeze window Δ
+    /// still runs), every steward's candidate is still to come: until Δ closes plus the
+    /// window. (Abstaining then let a commit that waited here — an early one that named an
+    /// open proposal — drive a new dead round every candidate window, each costing every
+    /// member an acknowledgement, until none had any left and no commit could win.)
     fn candidate_expected_until(&self, now: Instant) -> Option<Instant> {
-        let started = self.round.started?;
-        let slot = self.slot_len();
         let window = self.gov.as_ref()?.config.candidate_window;
+        let Some(started) = self.round.started else {
+            return self
+                .timers
+                .iter()
+                .find(|(_, kind)| *kind == TimerKind::FreezeWindow)
+                .map(|(at, _)| *at + window);
+        };
+        let slot = self.slot_len();
         let round = self.round.ack_round;
         self.primary_walk()
             .iter()
