@@ -23,8 +23,8 @@ use std::time::Instant;
 
 use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalKind};
 use openmls::prelude::{
-    Extension, ExtensionType, Extensions, ProcessedMessageContent, RequiredCapabilitiesExtension,
-    StagedCommit, UnknownExtension,
+    CommitMessageBundle, Extension, ExtensionType, Extensions, KeyPackage, LeafNodeIndex,
+    ProcessedMessageContent, RequiredCapabilitiesExtension, StagedCommit, UnknownExtension,
 };
 use openmls_traits::OpenMlsProvider;
 use prost::Message;
@@ -1015,6 +1015,49 @@ impl Conversation {
         }
     }
 
+    /// Builds a commit of `adds` and `removals` whose authority names `batch` (and the
+    /// current acknowledgement round), carrying the group parameters `params` when given,
+    /// and stages it as openmls's pending commit.
+    pub(super) fn stage_commit(
+        &mut self,
+        batch: &[ProposalDigest],
+        adds: Vec<KeyPackage>,
+        removals: Vec<LeafNodeIndex>,
+        params: Option<&GroupState>,
+        force_path: bool,
+    ) -> Result<CommitMessageBundle, Error> {
+        let authority = demls_wire::v1::CommitAuthority {
+            proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
+            ack_round: self.round.ack_round,
+        };
+        let extensions = params.map(Self::params_extensions).transpose()?;
+        self.provider.prepare_operation();
+        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
+        group.set_aad(authority.encode_to_vec());
+        let mut builder = group
+            .commit_builder()
+            .force_self_update(force_path)
+            .propose_adds(adds)
+            .propose_removals(removals);
+        if let Some(extensions) = extensions {
+            builder = builder
+                .propose_group_context_extensions(extensions)
+                .map_err(mls_error)?;
+        }
+        builder
+            .load_psks(self.provider.storage())
+            .map_err(mls_error)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(mls_error)?
+            .stage_commit(&self.provider)
+            .map_err(mls_error)
+    }
+
     /// Builds and sends a candidate for `batch`; `force_path` adds an update path even when
     /// the proposals need none (only the equivocation test hook uses it).
     fn try_build(
@@ -1039,36 +1082,8 @@ impl Conversation {
         let roster_after = roster_after(&self.roster(), &added, &removed);
         let next = self.next_state(&self.me.clone(), batch, &roster_after)?;
         let changed = Some(&next) != self.gov.as_ref();
-        let authority = demls_wire::v1::CommitAuthority {
-            proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
-            ack_round: self.round.ack_round,
-        };
-        let extensions = Self::params_extensions(&next)?;
-        self.provider.prepare_operation();
-        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
-        group.set_aad(authority.encode_to_vec());
-        let mut builder = group
-            .commit_builder()
-            .force_self_update(force_path)
-            .propose_adds(adds)
-            .propose_removals(removals);
-        if changed {
-            builder = builder
-                .propose_group_context_extensions(extensions)
-                .map_err(mls_error)?;
-        }
-        let bundle = builder
-            .load_psks(self.provider.storage())
-            .map_err(mls_error)?
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .map_err(mls_error)?
-            .stage_commit(&self.provider)
-            .map_err(mls_error)?;
+        let bundle =
+            self.stage_commit(batch, adds, removals, changed.then_some(&next), force_path)?;
         let (commit, welcome, _) = bundle.into_messages();
         let commit = commit.tls_serialize_detached().map_err(mls_error)?;
         let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(commit.clone()));

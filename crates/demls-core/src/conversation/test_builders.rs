@@ -120,35 +120,7 @@ impl Conversation {
                 changed = true;
             }
         }
-        let authority = v1::CommitAuthority {
-            proposal_digests: batch.iter().map(|d| d.0.to_vec()).collect(),
-            ack_round: self.round.ack_round,
-        };
-        let extensions = Self::params_extensions(&next)?;
-        self.provider.prepare_operation();
-        let group = self.group.as_mut().ok_or(Error::NotAMember)?;
-        group.set_aad(authority.encode_to_vec());
-        let mut builder = group
-            .commit_builder()
-            .propose_adds(adds)
-            .propose_removals(removals);
-        if changed {
-            builder = builder
-                .propose_group_context_extensions(extensions)
-                .map_err(mls_error)?;
-        }
-        let bundle = builder
-            .load_psks(self.provider.storage())
-            .map_err(mls_error)?
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .map_err(mls_error)?
-            .stage_commit(&self.provider)
-            .map_err(mls_error)?;
+        let bundle = self.stage_commit(&batch, adds, removals, changed.then_some(&next), false)?;
         let (commit, _, _) = bundle.into_messages();
         let commit = commit.tls_serialize_detached().map_err(mls_error)?;
         let group = self.group.as_mut().ok_or(Error::NotAMember)?;
