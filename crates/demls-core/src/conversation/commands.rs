@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalDraft};
+use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalDraft, ProposalKind};
 use demls_wire::v1;
 use openmls_traits::OpenMlsProvider;
 use prost::Message;
@@ -196,11 +196,24 @@ impl Conversation {
         now: Instant,
         action: ParsedAction,
     ) -> Result<ProposalDigest, Error> {
+        let (kind, payload) = (action.kind(), governance::encode(&action));
+        self.publish_raw(now, kind, payload, Some(action))
+    }
+
+    /// Signs and sends a proposal of `kind` with `payload` as is, recording `action` as its
+    /// meaning when given (the test-utils builders send mislabelled or undecodable ones).
+    pub(super) fn publish_raw(
+        &mut self,
+        now: Instant,
+        kind: ProposalKind,
+        payload: Vec<u8>,
+        action: Option<ParsedAction>,
+    ) -> Result<ProposalDigest, Error> {
         let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
         let draft = ProposalDraft {
             proposal_id: id,
-            kind: action.kind(),
-            payload: governance::encode(&action),
+            kind,
+            payload,
             voting_duration_ms: self.config.voting_duration.as_millis() as u64,
             silent_counts_as_yes: self.config.silent_counts_as_yes,
             tie_policy: self.config.tie_policy,
@@ -209,7 +222,9 @@ impl Conversation {
         let unix = self.clock.unix_ms(now);
         let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
         let (digest, message) = voting.propose(&self.signer, unix, draft)?;
-        self.actions.insert(digest, action);
+        if let Some(action) = action {
+            self.actions.insert(digest, action);
+        }
         self.send_app(
             v1::app_content::Body::Voting(message.encode()),
             TrafficClass::Governance,

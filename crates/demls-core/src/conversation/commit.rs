@@ -352,7 +352,7 @@ impl Conversation {
             .cloned()
     }
 
-    fn leaf_of(&self, member: &MemberId) -> Result<LeafNodeIndex, Error> {
+    pub(super) fn leaf_of(&self, member: &MemberId) -> Result<LeafNodeIndex, Error> {
         let group = self.group()?;
         group
             .members()

@@ -10,9 +10,8 @@
 
 use std::time::Instant;
 
-use demls_consensus::{Choice, MemberId, ProposalDigest, ProposalDraft, ProposalKind};
+use demls_consensus::{MemberId, ProposalDigest, ProposalKind};
 use demls_wire::v1;
-use openmls::prelude::LeafNodeIndex;
 use openmls_traits::OpenMlsProvider;
 use prost::Message;
 use tls_codec::Serialize as _;
@@ -113,7 +112,7 @@ impl Conversation {
                     .ok_or_else(|| Error::UnknownMember(member.clone()))?;
                 adds = vec![kp.key_package.clone()];
             }
-            Tamper::RemoveInstead(member) => removals = vec![self.test_leaf_of(&member)?],
+            Tamper::RemoveInstead(member) => removals = vec![self.leaf_of(&member)?],
             Tamper::UnchangedParams => changed = true,
             Tamper::Score(member, delta) => {
                 next.adjust(&member, delta);
@@ -132,20 +131,6 @@ impl Conversation {
             .encode_to_vec())
     }
 
-    /// The leaf of `member` in the current group.
-    fn test_leaf_of(&self, member: &MemberId) -> Result<LeafNodeIndex, Error> {
-        self.group()?
-            .members()
-            .find(|m| {
-                governance::member_of_credential(&m.credential)
-                    .ok()
-                    .as_ref()
-                    == Some(member)
-            })
-            .map(|m| m.index)
-            .ok_or_else(|| Error::UnknownMember(member.clone()))
-    }
-
     /// Opens and sends a proposal of `kind` with `payload` as is, unchecked (neither decoded
     /// nor matched against the kind). Returns its digest.
     #[doc(hidden)]
@@ -156,7 +141,7 @@ impl Conversation {
         payload: Vec<u8>,
     ) -> Result<ProposalDigest, Error> {
         let now = self.clock.advance(now);
-        self.raw_proposal(now, kind, payload, None)
+        self.publish_raw(now, kind, payload, None)
     }
 
     /// Opens and sends a removal of `member` signed with `kind` (a kind other than the
@@ -172,7 +157,7 @@ impl Conversation {
         let action = ParsedAction::Remove {
             member: member.clone(),
         };
-        self.raw_proposal(now, kind, governance::encode(&action), Some(action))
+        self.publish_raw(now, kind, governance::encode(&action), Some(action))
     }
 
     /// Opens and sends a leave ("Self-Removal") whose target is `member`, not this member:
@@ -188,40 +173,7 @@ impl Conversation {
             member: member.clone(),
         };
         let kind = action.kind();
-        self.raw_proposal(now, kind, governance::encode(&action), Some(action))
-    }
-
-    /// Signs `payload` as a proposal of `kind` in this epoch's voting machine and sends it,
-    /// as `publish_proposal` does, without any check of the payload.
-    fn raw_proposal(
-        &mut self,
-        now: Instant,
-        kind: ProposalKind,
-        payload: Vec<u8>,
-        action: Option<ParsedAction>,
-    ) -> Result<ProposalDigest, Error> {
-        let id = u64::from_be_bytes(self.fresh_id()[..8].try_into().expect("8 bytes"));
-        let draft = ProposalDraft {
-            proposal_id: id,
-            kind,
-            payload,
-            voting_duration_ms: self.config.voting_duration.as_millis() as u64,
-            silent_counts_as_yes: self.config.silent_counts_as_yes,
-            tie_policy: self.config.tie_policy,
-            creator_choice: Choice::Yes,
-        };
-        let unix = self.clock.unix_ms(now);
-        let voting = self.voting.as_mut().ok_or(Error::NotAMember)?;
-        let (digest, message) = voting.propose(&self.signer, unix, draft)?;
-        if let Some(action) = action {
-            self.actions.insert(digest, action);
-        }
-        self.send_app(
-            v1::app_content::Body::Voting(message.encode()),
-            TrafficClass::Governance,
-        )?;
-        self.drain_voting(now);
-        Ok(digest)
+        self.publish_raw(now, kind, governance::encode(&action), Some(action))
     }
 
     /// Sends the signed proposal `proposal` (another member's, held here) as this member's
