@@ -943,3 +943,36 @@ fn a_member_two_commits_behind_catches_up_from_the_certificates_of_both() {
     );
     assert!(net.members[late].roster().contains(&name(second)));
 }
+
+#[test]
+fn a_deadlock_proposal_of_a_past_epoch_is_not_opened() {
+    // An election or deadlock proposal is moot once its epoch ended (an election lists the
+    // stewards of the epoch after its own; any commit ends a deadlock). Delivered late, it
+    // used to be opened in the retired machine, where it looked like an open higher-priority
+    // proposal while this member created lower-priority ones (the simulator's Priority
+    // invariant: `demls-sim --generated 147953368562232 --mode liveness`).
+    let mut net = network(330, 4, |_| {});
+    let now = net.now;
+    let deadlock = net.members[1].propose_deadlock(now).unwrap();
+    let mut held = Vec::new();
+    while let Some(t) = net.members[1].poll_transmit() {
+        held.push(t.payload);
+    }
+    assert!(!held.is_empty());
+    let epoch = net.members[2].epoch().unwrap();
+    net.join();
+    net.run_for(Duration::from_secs(60));
+    assert!(
+        net.members[2].epoch().unwrap() > epoch,
+        "the add was committed"
+    );
+    for bytes in &held {
+        let refused = net.inject(2, bytes);
+        assert!(
+            matches!(refused, Err(Error::StaleEpoch { .. })),
+            "{refused:?}"
+        );
+    }
+    assert!(!net.events(2).iter().any(|e| matches!(e,
+        Event::ProposalOpened { proposal, .. } if *proposal == deadlock)));
+}

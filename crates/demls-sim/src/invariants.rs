@@ -14,7 +14,9 @@
 //!   approved by a finalized YES at that member (a self-leave is a removal proposal like any
 //!   other, a removal for a score below the threshold is an emergency proposal); for a
 //!   joiner, approvals some honest member finalized count (its welcome and pre-join evidence
-//!   carry them on the committer's word).
+//!   carry them on the committer's word). Like forks, failures in an epoch whose
+//!   acknowledging roster was a third or more Byzantine are counted *beyond the fault
+//!   model*, not violations.
 //! * **Consensus agreement** — no two honest members finalize one proposal differently
 //!   *early* (by the interval rule, which is final whatever the missing votes are). A
 //!   decision taken at the deadline counts the votes a member has not received as silent;
@@ -134,6 +136,11 @@ pub struct Checker {
     /// outside the fault model (the ⌈2n/3⌉ acknowledgement quorums of two candidates then
     /// need not share an honest member). Counted, not violations.
     forks_beyond_fault_model: u64,
+    /// Validity failures of a commit into an epoch whose predecessor's roster had at least a
+    /// third Byzantine members: outside the fault model (a joiner's hearsay decision is
+    /// vouched for by ⌈n/3⌉ members, and those may all be Byzantine then). Counted, not
+    /// violations.
+    validity_beyond_fault_model: u64,
     /// Per node: actions it saw approved (finalized YES), with the proposals that approved
     /// them (several proposals may carry one action; a revision to NO withdraws only its own).
     approved: BTreeMap<usize, BTreeMap<ActionKey, BTreeSet<ProposalDigest>>>,
@@ -161,6 +168,29 @@ impl Checker {
     /// Forks where the acknowledging roster was at least a third Byzantine (see the field).
     pub fn forks_beyond_fault_model(&self) -> u64 {
         self.forks_beyond_fault_model
+    }
+
+    /// Validity failures where the acknowledging roster was at least a third Byzantine (see
+    /// the field).
+    pub fn validity_beyond_fault_model(&self) -> u64 {
+        self.validity_beyond_fault_model
+    }
+
+    /// Whether the commit into `epoch` was acknowledged by a roster (the previous epoch's)
+    /// of which at least a third is Byzantine: outside the fault model.
+    fn beyond_fault_model(&self, epoch: u64) -> bool {
+        epoch
+            .checked_sub(1)
+            .and_then(|e| self.epochs.get(&e))
+            .is_some_and(|prev| {
+                let byz = prev
+                    .view
+                    .roster
+                    .iter()
+                    .filter(|m| self.byzantine_ids.contains(*m))
+                    .count();
+                3 * byz >= prev.view.roster.len()
+            })
     }
 
     /// Whether `node` is honest (checked).
@@ -337,8 +367,11 @@ impl Checker {
                     } else {
                         mine
                     };
+                    let beyond = self.beyond_fault_model(epoch.0);
+                    let mut invalid = 0;
                     for m in added {
                         if !approved.contains(&(1, m.clone())) {
+                            invalid += 1;
                             found.push((
                                 Invariant::Validity,
                                 format!(
@@ -351,6 +384,7 @@ impl Checker {
                     }
                     for m in removed {
                         if !(2..=4).any(|k| approved.contains(&(k, m.clone()))) {
+                            invalid += 1;
                             found.push((
                                 Invariant::Validity,
                                 format!(
@@ -360,6 +394,10 @@ impl Checker {
                                 ),
                             ));
                         }
+                    }
+                    if beyond && invalid > 0 {
+                        found.truncate(found.len() - invalid);
+                        self.validity_beyond_fault_model += invalid as u64;
                     }
                     self.check_epoch(node, epoch.0, &mut found);
                 }
@@ -427,20 +465,7 @@ impl Checker {
                 if theirs.authenticator != view.authenticator {
                     // The commit into this epoch was acknowledged by the previous epoch's
                     // roster; with a third of it Byzantine, BFT safety is not promised.
-                    let beyond = view
-                        .epoch
-                        .checked_sub(1)
-                        .and_then(|e| self.epochs.get(&e))
-                        .is_some_and(|prev| {
-                            let byz = prev
-                                .view
-                                .roster
-                                .iter()
-                                .filter(|m| self.byzantine_ids.contains(*m))
-                                .count();
-                            3 * byz >= prev.view.roster.len()
-                        });
-                    if beyond {
+                    if self.beyond_fault_model(view.epoch) {
                         self.forks_beyond_fault_model += 1;
                         return;
                     }
@@ -536,6 +561,42 @@ mod tests {
 
     fn invariants(c: &Checker) -> Vec<Invariant> {
         c.violations().iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn an_unapproved_addition_is_a_violation_unless_a_third_of_the_acknowledgers_are_byzantine() {
+        // Node 1 applies a commit into epoch 5 adding member 9, which nobody approved. The
+        // acknowledging roster is epoch 4's, as some honest member saw it.
+        let run = |byzantine: &[usize]| {
+            let mut c = Checker::new(byzantine.iter().copied().collect());
+            let mut seen = record(1, Vec::new(), Vec::new());
+            seen.view = Some(View {
+                epoch: 4,
+                authenticator: vec![4],
+                roster: [0, 1, 2].map(member_name).to_vec(),
+                stewards: Vec::new(),
+                list_epoch: 0,
+                retry_round: 0,
+                scores: Vec::new(),
+            });
+            c.observe(&seen);
+            c.observe(&record(
+                1,
+                vec![Event::EpochChanged {
+                    epoch: demls_consensus::Epoch(5),
+                    added: vec![member_name(9)],
+                    removed: Vec::new(),
+                }],
+                Vec::new(),
+            ));
+            c
+        };
+        let honest = run(&[]);
+        assert_eq!(invariants(&honest), vec![Invariant::Validity]);
+        assert_eq!(honest.validity_beyond_fault_model(), 0);
+        let beyond = run(&[2]);
+        assert!(beyond.violations().is_empty());
+        assert_eq!(beyond.validity_beyond_fault_model(), 1);
     }
 
     #[test]

@@ -618,6 +618,12 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
             m.forks_beyond_fault_model
         );
     }
+    if m.validity_beyond_fault_model > 0 {
+        println!(
+            "  beyond model      {} additions or removals unapproved by honest members, committed where a third or more of the acknowledging roster was Byzantine",
+            m.validity_beyond_fault_model
+        );
+    }
     if m.deadline_divergences > 0 {
         println!(
             "  divergences       {} deadline decisions differed (votes delayed past the deadline)",

@@ -1612,6 +1612,7 @@ impl Sim {
             deadline_divergences: self.checker.deadline_divergences(),
             equivocation_divergences: self.checker.equivocation_divergences(),
             forks_beyond_fault_model: self.checker.forks_beyond_fault_model(),
+            validity_beyond_fault_model: self.checker.validity_beyond_fault_model(),
             commit_p50_ms: percentile(&committed, 50),
             commit_p99_ms: percentile(&committed, 99),
             messages_sent: c.messages_sent,

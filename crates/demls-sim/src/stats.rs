@@ -99,6 +99,8 @@ pub struct Summary {
     /// Forks at an epoch whose predecessor's roster was at least a third Byzantine (outside
     /// the fault model; not a violation, see `invariants`).
     pub forks_beyond_fault_model: u64,
+    /// Validity failures at such an epoch (outside the fault model; not violations).
+    pub validity_beyond_fault_model: u64,
     /// Time from a proposal's opening to its commit, p50, ms.
     pub commit_p50_ms: u64,
     /// p99 of the same, ms.

@@ -517,6 +517,18 @@ impl Conversation {
                 return Ok(());
             }
         }
+        // An election or deadlock proposal of a past epoch is moot (it lists stewards from the
+        // epoch after its own; any commit ends a deadlock), so it is not opened: opened in a
+        // retired machine it only looked like an open higher-priority proposal.
+        let governance = new_action
+            .as_ref()
+            .is_some_and(|(_, a)| matches!(a, ParsedAction::Elect { .. } | ParsedAction::Deadlock));
+        if scope.0 < current.0 && governance {
+            return Err(Error::StaleEpoch {
+                got: scope,
+                current,
+            });
+        }
         let to_retired = scope != current && self.retired.contains_key(&scope.0);
         let voting = match self.retired.get_mut(&scope.0) {
             Some(old) if to_retired => old,
