@@ -763,40 +763,12 @@ impl Conversation {
             // round, so that a round nobody can win is seen to die — once no steward of the
             // rotation can still bring a candidate. (Abstaining at once split the simulator's
             // rounds: members abstained before a later slot's candidate arrived.)
-            None if self.others_acked(round) && !self.abstention_repeats(round) => {
-                match self.candidate_expected_until(now) {
-                    Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
-                    None => self.send_ack(ABSTAIN),
-                }
-            }
+            None if self.others_acked(round) => match self.candidate_expected_until(now) {
+                Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
+                None => self.send_ack(ABSTAIN),
+            },
             None => {}
         }
-    }
-
-    /// Whether abstaining in `round` would repeat this member's abstention in the previous
-    /// round with nothing new to abstain from: the candidates acknowledged in `round` were
-    /// all acknowledged in that one too. It would only start another dead round; staying
-    /// unheard keeps `round` open for a candidate still to come. (A commit that waits at
-    /// every member but its committer, acknowledged again by it in each round, made every
-    /// member abstain once per candidate window until none had acknowledgements left.)
-    fn abstention_repeats(&self, round: u32) -> bool {
-        let Some(previous) = round.checked_sub(1) else {
-            return false;
-        };
-        let abstained = self
-            .round
-            .acks
-            .get(&(previous, ABSTAIN))
-            .is_some_and(|a| a.contains(&self.me));
-        let supported = |r: u32| -> BTreeSet<[u8; 32]> {
-            self.round
-                .acks
-                .range((r, [0; 32])..=(r, [0xff; 32]))
-                .map(|((_, d), _)| *d)
-                .filter(|d| *d != ABSTAIN)
-                .collect()
-        };
-        abstained && supported(round).is_subset(&supported(previous))
     }
 
     /// Until when this member may still expect a candidate in the current round: the slot of
