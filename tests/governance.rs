@@ -896,27 +896,16 @@ fn a_member_that_missed_the_whole_vote_catches_up_from_the_certificates_evidence
     assert_eq!(net.members[j].phase(), Phase::Member);
     assert!(net.members[late].approved_proposals().is_empty());
     assert_eq!(net.members[late].epoch().unwrap(), epoch);
-    net.deaf.clear();
-    let now = net.now;
-    net.members[late]
-        .send_message(now, b"anyone there?")
-        .unwrap();
-    net.drain(late);
-    net.run_for(Duration::from_secs(5));
-    assert_eq!(net.members[late].epoch(), net.members[0].epoch());
-    assert_eq!(
-        net.members[late].epoch_authenticator(),
-        net.members[0].epoch_authenticator()
-    );
+    speak_and_catch_up(&mut net, late);
     assert!(net.members[late].roster().contains(&name(j)));
 }
 
 #[test]
 fn a_member_two_commits_behind_catches_up_from_the_certificates_of_both() {
     // Member 3 misses two commits. Its messages are now too old for anyone to decrypt, so
-    // nobody knows who sent them — only their epoch; the two members that epoch picks relay
-    // every certificate they kept from it on, and member 3 applies them one after the
-    // other (the second waits in its future-epoch buffer).
+    // nobody knows who sent them — only their epoch; every member that kept that epoch's
+    // certificate relays every certificate it kept from it on, and member 3 applies them one
+    // after the other (the second waits in its future-epoch buffer).
     let mut net = network(322, 4, |_| {});
     let late = 3;
     let epoch = net.members[late].epoch().unwrap();
@@ -929,18 +918,7 @@ fn a_member_two_commits_behind_catches_up_from_the_certificates_of_both() {
     assert_eq!(net.members[second].phase(), Phase::Member);
     assert!(net.members[0].epoch().unwrap().0 >= epoch.0 + 2);
     assert_eq!(net.members[late].epoch().unwrap(), epoch);
-    net.deaf.clear();
-    let now = net.now;
-    net.members[late]
-        .send_message(now, b"anyone there?")
-        .unwrap();
-    net.drain(late);
-    net.run_for(Duration::from_secs(5));
-    assert_eq!(net.members[late].epoch(), net.members[0].epoch());
-    assert_eq!(
-        net.members[late].epoch_authenticator(),
-        net.members[0].epoch_authenticator()
-    );
+    speak_and_catch_up(&mut net, late);
     assert!(net.members[late].roster().contains(&name(second)));
 }
 
@@ -975,4 +953,25 @@ fn a_deadlock_proposal_of_a_past_epoch_is_not_opened() {
     }
     assert!(!net.events(2).iter().any(|e| matches!(e,
         Event::ProposalOpened { proposal, .. } if *proposal == deadlock)));
+}
+
+/// The late member, deaf until now, is heard from in its old epoch (a chat message) and
+/// catches up from the relayed certificates: same epoch and epoch authenticator as member 0.
+fn speak_and_catch_up(net: &mut Net, late: usize) {
+    net.deaf.clear();
+    let now = net.now;
+    net.members[late]
+        .send_message(now, b"anyone there?")
+        .unwrap();
+    net.drain(late);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.members[late].epoch(),
+        net.members[0].epoch(),
+        "caught up"
+    );
+    assert_eq!(
+        net.members[late].epoch_authenticator(),
+        net.members[0].epoch_authenticator()
+    );
 }
