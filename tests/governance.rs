@@ -901,6 +901,35 @@ fn a_member_that_missed_the_whole_vote_catches_up_from_the_certificates_evidence
 }
 
 #[test]
+fn relays_lost_while_the_late_member_was_cut_off_are_sent_again_after_a_while() {
+    // Member 3 is heard by the others but hears nothing (an asymmetric partition): each of
+    // its messages makes its relayers send the certificate into the void. Once their
+    // budget is spent they still relay once per backoff period, so after the partition heals
+    // member 3 catches up (it stayed behind for good: `demls-sim --generated 4899500476811
+    // --mode liveness --byzantine-mix none`).
+    let mut net = network(323, 4, |_| {});
+    let late = 3;
+    let epoch = net.members[late].epoch().unwrap();
+    net.deaf = vec![late];
+    let j = net.join();
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    for _ in 0..8 {
+        let now = net.now;
+        net.members[late].send_message(now, b"hello?").unwrap();
+        net.drain(late);
+        net.run_for(Duration::from_millis(500));
+    }
+    assert_eq!(
+        net.members[late].epoch().unwrap(),
+        epoch,
+        "every relay was lost"
+    );
+    net.run_for(Duration::from_secs(10));
+    speak_and_catch_up(&mut net, late);
+}
+
+#[test]
 fn a_member_two_commits_behind_catches_up_from_the_certificates_of_both() {
     // Member 3 misses two commits. Its messages are now too old for anyone to decrypt, so
     // nobody knows who sent them — only their epoch; every member that kept that epoch's

@@ -14,19 +14,20 @@
 //!
 //! To bound traffic, only the two members after the late one in the roster's order relay
 //! (a relayer that is itself behind has nothing to relay), each at most
-//! [`MAX_RELAYS_PER_MEMBER`] times per epoch (the late member's resends at its escalation
-//! timer ask again, in case a relay was lost).
+//! [`MAX_RELAYS_PER_MEMBER`] times in a row and then once per [`RELAY_BACKOFF_MS`] (the late
+//! member's resends at its escalation timer ask again, in case a relay was lost).
 //!
 //! A member further behind (a crash, a long partition) needs the certificates of every
 //! epoch it missed, so each member keeps those of its last [`CERTIFICATE_EPOCHS`] commits.
 //! Its messages can no longer be decrypted (openmls keeps one past epoch's secrets), so
 //! nobody knows who sent them — only their clear-text epoch — nor who else still holds that
 //! epoch's certificate (members that joined since do not). So every member that holds it
-//! relays every certificate from that epoch on, each at most [`MAX_BLIND_RELAYS`] times in
-//! all: a bounded burst on a rare path. The late member applies them in order (the later
-//! ones wait in its future-epoch buffer).
+//! relays every certificate from that epoch on, each [`MAX_BLIND_RELAYS`] times in a row and
+//! then once per [`RELAY_BACKOFF_MS`]: a bounded burst on a rare path. The late member
+//! applies them in order (the later ones wait in its future-epoch buffer).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use demls_consensus::MemberId;
 use sha2::{Digest as _, Sha256};
@@ -46,6 +47,38 @@ pub(super) const MAX_EVIDENCE_MESSAGES: usize = 32;
 /// old to decrypt (whoever they are).
 pub(super) const MAX_BLIND_RELAYS: u8 = 2;
 
+/// Once a relay budget is spent, one more relay per this many milliseconds: relays sent into
+/// a partition are lost, and a late member heard only through it (an asymmetric partition)
+/// would otherwise stay behind for good after it heals (the simulator: `demls-sim
+/// --generated 4899500476811 --mode liveness --byzantine-mix none`).
+pub(super) const RELAY_BACKOFF_MS: u64 = 10_000;
+
+/// How often a certificate was relayed to one late member (or to unknown ones), and when
+/// last (Unix ms, the member's clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct RelayBudget {
+    pub count: u8,
+    pub last_ms: u64,
+}
+
+impl RelayBudget {
+    /// Takes one relay if fewer than `max` were sent, or the last was at least
+    /// [`RELAY_BACKOFF_MS`] before `now_ms`.
+    fn take(&mut self, max: u8, now_ms: u64) -> bool {
+        if self.count >= max && now_ms < self.last_ms.saturating_add(RELAY_BACKOFF_MS) {
+            return false;
+        }
+        self.count = self.count.saturating_add(1);
+        self.last_ms = now_ms;
+        true
+    }
+
+    fn hash(&self, h: &mut Sha256) {
+        h.update([self.count]);
+        h.update(self.last_ms.to_be_bytes());
+    }
+}
+
 /// How many members relay to a late member (the next ones in the roster's order).
 const RELAYERS: usize = 2;
 
@@ -64,10 +97,10 @@ pub(super) struct CatchUp {
     /// Digest of `messages` (which never change), for the state digest: hashing every kept
     /// certificate's bytes on each call cost more than the rest of the state.
     messages_digest: [u8; 32],
-    /// How many times the certificate was relayed for each late member.
-    pub relayed: BTreeMap<MemberId, u8>,
-    /// How many times it was relayed to members heard from in an epoch too old to decrypt.
-    pub relayed_blind: u8,
+    /// Relays of the certificate to each late member.
+    pub relayed: BTreeMap<MemberId, RelayBudget>,
+    /// Relays to members heard from in an epoch too old to decrypt.
+    pub relayed_blind: RelayBudget,
 }
 
 impl CatchUp {
@@ -84,7 +117,7 @@ impl CatchUp {
             messages,
             messages_digest: h.finalize().into(),
             relayed: BTreeMap::new(),
-            relayed_blind: 0,
+            relayed_blind: RelayBudget::default(),
         }
     }
 
@@ -96,12 +129,12 @@ impl CatchUp {
     pub(super) fn hash(&self, h: &mut Sha256) {
         h.update(self.epoch.to_be_bytes());
         h.update(self.messages_digest);
-        for (m, n) in &self.relayed {
+        for (m, budget) in &self.relayed {
             h.update((m.as_bytes().len() as u32).to_be_bytes());
             h.update(m.as_bytes());
-            h.update([*n]);
+            budget.hash(h);
         }
-        h.update([self.relayed_blind]);
+        self.relayed_blind.hash(h);
     }
 
     pub(super) fn bytes(&self) -> usize {
@@ -132,7 +165,7 @@ impl Conversation {
     /// `sender` sent an application message of the previous epoch: it is behind. Relays the
     /// last commit's certificate if this member is one of its relayers and has not relayed it
     /// to `sender` too often.
-    pub(super) fn relay_certificate_to(&mut self, sender: &MemberId, epoch: u64) {
+    pub(super) fn relay_certificate_to(&mut self, now: Instant, sender: &MemberId, epoch: u64) {
         let roster = self.roster();
         let Some(pos) = roster.iter().position(|m| m == sender) else {
             return;
@@ -143,32 +176,33 @@ impl Conversation {
         if !relayers.contains(&&self.me) {
             return;
         }
+        let now_ms = self.clock.unix_ms(now).0;
         let Some(catch_up) = self.catch_up.iter_mut().find(|c| c.epoch == epoch) else {
             return;
         };
-        let count = catch_up.relayed.entry(sender.clone()).or_insert(0);
-        if *count >= MAX_RELAYS_PER_MEMBER {
+        let budget = catch_up.relayed.entry(sender.clone()).or_default();
+        if !budget.take(MAX_RELAYS_PER_MEMBER, now_ms) {
             return;
         }
-        *count += 1;
         let messages = catch_up.messages.clone();
         self.relay(messages);
     }
 
     /// Someone sent an application message of `epoch`, too old for this member to decrypt:
     /// it is several commits behind. If this member kept that epoch's certificate, relays
-    /// every kept certificate from it on, oldest first (each at most [`MAX_BLIND_RELAYS`]
-    /// times to unknown senders). Returns whether it relayed any.
-    pub(super) fn relay_certificates_blind(&mut self, epoch: u64) -> bool {
+    /// every kept certificate from it on, oldest first (each [`MAX_BLIND_RELAYS`] times in a
+    /// row to unknown senders, then once per [`RELAY_BACKOFF_MS`]). Returns whether it
+    /// relayed any.
+    pub(super) fn relay_certificates_blind(&mut self, now: Instant, epoch: u64) -> bool {
         if !self.catch_up.iter().any(|c| c.epoch == epoch) {
             return false; // none, or a gap: the late member could not apply what follows
         }
+        let now_ms = self.clock.unix_ms(now).0;
         let mut messages = Vec::new();
         for c in self.catch_up.iter_mut().filter(|c| c.epoch >= epoch) {
-            if c.relayed_blind >= MAX_BLIND_RELAYS {
+            if !c.relayed_blind.take(MAX_BLIND_RELAYS, now_ms) {
                 break;
             }
-            c.relayed_blind += 1;
             messages.extend(c.messages.iter().cloned());
         }
         let relayed = !messages.is_empty();

@@ -199,7 +199,7 @@ impl Conversation {
             // Someone several commits behind: it may need the certificates of the commits
             // since (docs/protocol.md §9, "Catch-up").
             if protocol.content_type() == ContentType::Application
-                && self.relay_certificates_blind(epoch)
+                && self.relay_certificates_blind(now, epoch)
             {
                 return Ok(());
             }
@@ -238,7 +238,7 @@ impl Conversation {
                 self.on_app_content(now, sender.clone(), &content, None)?;
                 // The sender is still in a past epoch: it may need the last commit.
                 if epoch + 1 == current {
-                    self.relay_certificate_to(&sender, epoch);
+                    self.relay_certificate_to(now, &sender, epoch);
                 }
                 Ok(())
             }

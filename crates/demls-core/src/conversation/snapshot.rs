@@ -339,11 +339,13 @@ impl Conversation {
                 w.bytes(m);
             }
             w.u32(c.relayed.len() as u32);
-            for (m, n) in &c.relayed {
+            for (m, budget) in &c.relayed {
                 w.bytes(m.as_bytes());
-                w.u8(*n);
+                w.u8(budget.count);
+                w.u64(budget.last_ms);
             }
-            w.u8(c.relayed_blind);
+            w.u8(c.relayed_blind.count);
+            w.u64(c.relayed_blind.last_ms);
         }
         Ok(w.0)
     }
@@ -576,9 +578,13 @@ impl Conversation {
             let mut relayed = BTreeMap::new();
             for _ in 0..r.u32()? {
                 let m = r.member()?;
-                relayed.insert(m, r.u8()?);
+                let (count, last_ms) = (r.u8()?, r.u64()?);
+                relayed.insert(m, super::catch_up::RelayBudget { count, last_ms });
             }
-            let relayed_blind = r.u8()?;
+            let relayed_blind = super::catch_up::RelayBudget {
+                count: r.u8()?,
+                last_ms: r.u64()?,
+            };
             let mut certificate = super::catch_up::CatchUp::new(epoch, messages);
             certificate.relayed = relayed;
             certificate.relayed_blind = relayed_blind;
