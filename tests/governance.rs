@@ -889,11 +889,7 @@ fn a_member_that_missed_the_whole_vote_catches_up_from_the_certificates_evidence
     // committer's evidence before the commit, so member 3 can justify it.
     let mut net = network(321, 4, |_| {});
     let late = 3;
-    let epoch = net.members[late].epoch().unwrap();
-    net.deaf = vec![late];
-    let j = net.join();
-    net.run_for(Duration::from_secs(20));
-    assert_eq!(net.members[j].phase(), Phase::Member);
+    let (epoch, j) = miss_a_join(&mut net, late);
     assert!(net.members[late].approved_proposals().is_empty());
     assert_eq!(net.members[late].epoch().unwrap(), epoch);
     speak_and_catch_up(&mut net, late);
@@ -909,11 +905,7 @@ fn relays_lost_while_the_late_member_was_cut_off_are_sent_again_after_a_while() 
     // --mode liveness --byzantine-mix none`).
     let mut net = network(323, 4, |_| {});
     let late = 3;
-    let epoch = net.members[late].epoch().unwrap();
-    net.deaf = vec![late];
-    let j = net.join();
-    net.run_for(Duration::from_secs(20));
-    assert_eq!(net.members[j].phase(), Phase::Member);
+    let (epoch, _) = miss_a_join(&mut net, late);
     for _ in 0..8 {
         let now = net.now;
         net.members[late].send_message(now, b"hello?").unwrap();
@@ -937,11 +929,7 @@ fn a_member_two_commits_behind_catches_up_from_the_certificates_of_both() {
     // after the other (the second waits in its future-epoch buffer).
     let mut net = network(322, 4, |_| {});
     let late = 3;
-    let epoch = net.members[late].epoch().unwrap();
-    net.deaf = vec![late];
-    let first = net.join();
-    net.run_for(Duration::from_secs(20));
-    assert_eq!(net.members[first].phase(), Phase::Member);
+    let (epoch, _) = miss_a_join(&mut net, late);
     let second = net.join();
     net.run_for(Duration::from_secs(20));
     assert_eq!(net.members[second].phase(), Phase::Member);
@@ -1003,4 +991,15 @@ fn speak_and_catch_up(net: &mut Net, late: usize) {
         net.members[late].epoch_authenticator(),
         net.members[0].epoch_authenticator()
     );
+}
+
+/// Member `late` is cut off (hears nothing) while a node joins and the others commit its add.
+/// Returns `late`'s epoch and the joiner.
+fn miss_a_join(net: &mut Net, late: usize) -> (demls::consensus::Epoch, usize) {
+    let epoch = net.members[late].epoch().unwrap();
+    net.deaf = vec![late];
+    let j = net.join();
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    (epoch, j)
 }
