@@ -865,22 +865,7 @@ fn a_member_that_missed_the_commit_round_catches_up_from_a_relayed_certificate()
         epoch,
         "member 3 missed it"
     );
-    net.deaf.clear();
-    let now = net.now;
-    net.members[late]
-        .send_message(now, b"anyone there?")
-        .unwrap();
-    net.drain(late);
-    net.run_for(Duration::from_secs(5));
-    assert_eq!(
-        net.members[late].epoch(),
-        net.members[0].epoch(),
-        "member 3 caught up"
-    );
-    assert_eq!(
-        net.members[late].epoch_authenticator(),
-        net.members[0].epoch_authenticator()
-    );
+    speak_and_catch_up(&mut net, late);
 }
 
 #[test]
