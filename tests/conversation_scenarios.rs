@@ -439,3 +439,57 @@ fn a_late_vote_of_a_member_removed_since_still_counts_in_its_epoch() {
     assert!(net.members[0].roster().contains(&name(2)));
     net.assert_agreement();
 }
+
+#[test]
+fn the_last_member_leaves_by_closing_the_conversation() {
+    // Nobody can commit the removal of a group's last member ("Self-Removal"; MLS has no
+    // commit that empties a group): the member closes once its leave is approved, instead of
+    // electing itself every epoch for a removal that never comes.
+    let mut net = group_one_by_one(2, 41);
+    net.members[1].leave(net.now).unwrap();
+    net.drain(1);
+    net.run();
+    assert_eq!(net.members[1].phase(), Phase::Closed);
+    assert_eq!(net.members[0].roster(), vec![name(0)]);
+    let epoch = net.members[0].epoch().unwrap().0;
+    net.members[0].leave(net.now).unwrap();
+    net.drain(0);
+    net.run(); // panics on a livelock: an election loop never becomes quiet
+    assert_eq!(net.members[0].phase(), Phase::Closed);
+    assert!(net.events(0).contains(&&Event::Closed));
+    let epochs_after = net
+        .events(0)
+        .iter()
+        .filter(|e| matches!(e, Event::EpochChanged { epoch: e, .. } if e.0 > epoch))
+        .count();
+    assert_eq!(epochs_after, 0, "no commit after the last member's leave");
+}
+
+#[test]
+fn a_leave_nobody_heard_is_opened_again_until_it_is_committed() {
+    // The leaver's proposal is lost on its way out: the leaver decides it alone at the
+    // deadline (silent voters count as YES), and may not commit its own removal. It opens the
+    // leave again, the others approve it at once and commit it.
+    let mut net = group_one_by_one(4, 42);
+    let lost = net.members[3].leave(net.now).unwrap();
+    while net.members[3].poll_transmit().is_some() {}
+    net.drain(3);
+    net.run();
+    assert!(
+        net.events(3).iter().any(|e| matches!(e,
+            Event::ProposalDecided { proposal, decision, .. }
+                if *proposal == lost && decision.outcome == demls::consensus::Outcome::Yes)),
+        "the leaver approved its lost leave alone"
+    );
+    assert!(
+        !net.events(0).iter().any(|e| matches!(e,
+            Event::ProposalOpened { proposal, .. } if *proposal == lost)),
+        "the others never heard of the lost leave"
+    );
+    assert_eq!(net.members[3].phase(), Phase::Closed);
+    assert_eq!(net.members[0].roster(), vec![name(0), name(1), name(2)]);
+    assert!(net.events(0).iter().any(|e| matches!(e,
+        Event::ProposalOpened { action: Action::Leave(m), proposal, .. }
+            if *m == name(3) && *proposal != lost)));
+    net.assert_agreement();
+}

@@ -887,6 +887,22 @@ impl Sim {
                 Event::Joined { epoch } => {
                     self.max_epoch = self.max_epoch.max(epoch.0);
                 }
+                Event::Closed if honest && self.group_gone() => {
+                    // The last member left: its approved removal took effect by closing (no
+                    // commit can empty a group).
+                    let me = self.nodes[r.node].id.clone();
+                    let gone: BTreeSet<ActionKey> =
+                        [2, 3, 4].into_iter().map(|k| (k, me.clone())).collect();
+                    for p in self.proposals.values_mut() {
+                        if p.committed.is_none()
+                            && matches!(p.decided, Some((_, Outcome::Yes)))
+                            && p.key.as_ref().is_some_and(|k| gone.contains(k))
+                        {
+                            p.committed = Some(r.time);
+                        }
+                    }
+                    self.applied.extend(gone);
+                }
                 Event::Message { .. } => self.counters.messages_delivered += 1,
                 Event::JoinExpired => {
                     self.counters.joins_expired += 1;
@@ -1677,6 +1693,14 @@ impl Sim {
             out.push((layer, committed.saturating_sub(approved) / MS));
         }
         out
+    }
+
+    /// Whether no honest node is a member of the group any more.
+    fn group_gone(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter(|n| !self.byz.contains_key(&n.index))
+            .all(|n| n.phase() != Some(Phase::Member))
     }
 
     /// A trace write error, if recording failed (the run itself went on).

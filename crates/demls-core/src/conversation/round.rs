@@ -448,6 +448,10 @@ impl Conversation {
         if self.phase != Phase::Member || self.gov.is_none() {
             return;
         }
+        if self.leaving_alone() {
+            self.close();
+            return;
+        }
         self.timers.stop(TimerKind::FreezeWindow);
         self.round.started = Some(now);
         let walk = self.primary_walk();
@@ -1448,6 +1452,58 @@ impl Conversation {
         due
     }
 
+    /// Whether this member is the group's last and its own removal was approved. Nobody can
+    /// commit it ("Self-Removal": a committer never commits its own removal, and MLS has no
+    /// commit that empties a group), so the member leaves by closing the conversation when
+    /// its round would start; until then it opens no governance proposal (an election of
+    /// itself would be committed every epoch, forever, for a removal that never comes).
+    fn leaving_alone(&self) -> bool {
+        let roster = self.roster();
+        roster.len() == 1
+            && roster[0] == self.me
+            && self.approved.iter().any(|d| {
+                self.actions
+                    .get(d)
+                    .and_then(ParsedAction::subject)
+                    .is_some_and(|m| *m == self.me)
+                    && !matches!(self.actions.get(d), Some(ParsedAction::Add { .. }))
+            })
+    }
+
+    /// Whether this member's own leave was approved here but, as far as it can tell, by
+    /// nobody else: no other member's vote on any of its leaves was heard, and no leave of
+    /// it is still open in the current epoch. Sent into a partition, a leave is decided
+    /// alone at its deadline and the others never learn of it; the leaver may not commit
+    /// its own removal ("Self-Removal"), so it opens the leave again, in the current epoch
+    /// — a leave is not subject to voting and honest members approve it at once. At most
+    /// one open leave at a time, so at most one per voting period while the partition
+    /// lasts.
+    fn own_leave_stranded(&self) -> bool {
+        let Some(voting) = self.voting.as_ref() else {
+            return false;
+        };
+        let own_leave = |d: &ProposalDigest| matches!(self.actions.get(d), Some(ParsedAction::Leave { member }) if *member == self.me);
+        let machine_of = |d: &ProposalDigest| {
+            std::iter::once(voting)
+                .chain(self.retired.values())
+                .find(|v| v.proposal(d).is_some())
+        };
+        let mut approved = false;
+        for d in self.actions.keys().filter(|d| own_leave(d)) {
+            let Some(machine) = machine_of(d) else {
+                continue;
+            };
+            if machine.decision(d).is_none() && machine.epoch() == voting.epoch() {
+                return false; // still open: the others may yet vote
+            }
+            if machine.tally(d).is_some_and(|t| t.yes + t.no > 1) {
+                return false; // somebody else heard of it
+            }
+            approved |= self.approved.contains(d);
+        }
+        approved && self.roster().len() > 1
+    }
+
     /// This member's place in line for due proposals: the rotation first, then every other
     /// member by id.
     fn duty_rank(&self) -> usize {
@@ -1469,7 +1525,20 @@ impl Conversation {
 
     /// Arms this member's turn for due proposals (adds for waiting key packages included).
     pub(super) fn schedule_duties(&mut self, now: Instant) {
-        if self.phase != Phase::Member || self.timers.is_set(TimerKind::Duties) {
+        if self.phase != Phase::Member {
+            return;
+        }
+        if self.own_leave_stranded() {
+            if let Err(e) = self.open_proposal(
+                now,
+                ParsedAction::Leave {
+                    member: self.me.clone(),
+                },
+            ) {
+                tracing::debug!(error = %e, "could not open the leave again");
+            }
+        }
+        if self.timers.is_set(TimerKind::Duties) {
             return;
         }
         if self.due_duties().is_empty() && self.waiting_adds().is_empty() {
@@ -1489,7 +1558,7 @@ impl Conversation {
     /// Opens the due proposals nobody opened yet, respecting priority.
     pub(super) fn perform_duties(&mut self, now: Instant) {
         self.timers.stop(TimerKind::Duties);
-        if self.phase != Phase::Member {
+        if self.phase != Phase::Member || self.leaving_alone() {
             return;
         }
         for action in self.due_duties() {
