@@ -493,3 +493,34 @@ fn a_leave_nobody_heard_is_opened_again_until_it_is_committed() {
             if *m == name(3) && *proposal != lost)));
     net.assert_agreement();
 }
+
+#[test]
+fn a_joiner_whose_welcome_was_lost_is_welcomed_again() {
+    // The welcome goes out once, with the commit, and only the joiner can read it. The
+    // joiner misses it; it announces its key package again, and the committer, which kept the
+    // welcome, sends it again.
+    let mut net = group_one_by_one(3, 43);
+    let epoch = net.members[0].epoch().unwrap().0;
+    let j = net.join();
+    net.deaf.push(j);
+    while net.members[0].epoch().unwrap().0 == epoch {
+        assert!(net.step(), "the add was committed");
+    }
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::PendingJoin,
+        "the welcome was lost"
+    );
+    assert!(net.members[0].roster().contains(&name(j)));
+    net.deaf.clear();
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(
+        net.members[j].phase(),
+        Phase::Member,
+        "{:?}",
+        net.refusals()
+    );
+    assert_eq!(net.members[j].epoch().unwrap().0, epoch + 1);
+    net.assert_agreement();
+}

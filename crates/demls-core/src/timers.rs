@@ -34,6 +34,8 @@ pub enum TimerKind {
     /// emergency proposal, an add for a waiting key package) if nobody earlier in line did
     /// ("Voting inactivity").
     Duties,
+    /// A pending joiner announces its key package again (its welcome may have been lost).
+    Reannounce,
 }
 
 /// Deadlines keyed by timer kind.
@@ -111,6 +113,7 @@ impl TimerKind {
             TimerKind::CandidateWindow => out.push(6),
             TimerKind::Escalation => out.push(7),
             TimerKind::Duties => out.push(8),
+            TimerKind::Reannounce => out.push(9),
         }
     }
 }

@@ -837,12 +837,14 @@ impl Sim {
                         if first || turned_yes {
                             p.decided = Some((r.time, decision.outcome));
                             p.queue_ahead = waiting;
-                            if p.key.as_ref().is_none_or(|k| self.applied.contains(k)) {
-                                // A governance proposal (nothing to commit to the roster),
-                                // or approved after the change already happened (a late
-                                // decision of a past epoch's proposal): moot.
-                                p.committed.get_or_insert(r.time);
-                            }
+                        }
+                        let moot = p.key.as_ref().is_none_or(|k| self.applied.contains(k));
+                        if (first || turned_yes || yes) && moot {
+                            // A governance proposal (nothing to commit to the roster), or
+                            // approved after the change already happened (a late decision
+                            // of a past epoch's proposal, also one another member decided
+                            // differently): moot.
+                            p.committed.get_or_insert(r.time);
                         }
                     }
                 }

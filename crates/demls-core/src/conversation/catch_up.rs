@@ -25,11 +25,20 @@
 //! relays every certificate from that epoch on, each [`MAX_BLIND_RELAYS`] times in a row and
 //! then once per [`RELAY_BACKOFF_MS`]: a bounded burst on a rare path. The late member
 //! applies them in order (the later ones wait in its future-epoch buffer).
+//!
+//! A joiner is left behind the same way when the welcome of the commit that added it is
+//! lost: nobody else can decrypt it, and it was sent once. So a pending joiner announces its
+//! key package again every [`REANNOUNCE_INTERVAL`], and the committer keeps the welcome of
+//! its last commit that added members (for [`CERTIFICATE_EPOCHS`] epochs) and sends it again
+//! when one of them announces itself ([`MAX_BLIND_RELAYS`] times in a row, then once per
+//! [`RELAY_BACKOFF_MS`]). The simulator's case: `demls-sim --generated 177146183039707
+//! --mode liveness --byzantine-mix none` (a committer silenced while it sent the welcome).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use demls_consensus::MemberId;
+use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 
 use super::Conversation;
@@ -76,6 +85,36 @@ impl RelayBudget {
     fn hash(&self, h: &mut Sha256) {
         h.update([self.count]);
         h.update(self.last_ms.to_be_bytes());
+    }
+}
+
+/// How often a pending joiner announces its key package again.
+pub(super) const REANNOUNCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The welcome of this member's last commit that added members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct KeptWelcome {
+    /// The epoch the commit started (the joiners' first epoch).
+    pub epoch: u64,
+    /// The members it added.
+    pub joiners: Vec<MemberId>,
+    /// The welcome packet, encoded, as it was sent.
+    pub packet: Vec<u8>,
+    /// Its re-sends.
+    pub relayed: RelayBudget,
+}
+
+impl KeptWelcome {
+    pub(super) fn hash(&self, h: &mut Sha256) {
+        h.update(self.epoch.to_be_bytes());
+        h.update((self.joiners.len() as u32).to_be_bytes());
+        for m in &self.joiners {
+            h.update((m.as_bytes().len() as u32).to_be_bytes());
+            h.update(m.as_bytes());
+        }
+        h.update((self.packet.len() as u32).to_be_bytes());
+        h.update(&self.packet);
+        self.relayed.hash(h);
     }
 }
 
@@ -208,6 +247,69 @@ impl Conversation {
         let relayed = !messages.is_empty();
         self.relay(messages);
         relayed
+    }
+
+    /// Publishes this pending joiner's key package (again).
+    pub(super) fn announce(&mut self) -> Result<(), crate::error::Error> {
+        let packet = demls_wire::v1::Packet {
+            conversation_id: self.id.as_bytes().to_vec(),
+            body: Some(demls_wire::v1::packet::Body::KeyPackage(
+                demls_wire::v1::KeyPackageAnnouncement {
+                    key_package: self.announcement.clone(),
+                },
+            )),
+        };
+        self.transmit(Channel::Welcome, TrafficClass::Handshake, packet)
+    }
+
+    /// Keeps the welcome `packet` of this member's own commit that added `joiners`, starting
+    /// `epoch`.
+    pub(super) fn keep_welcome(&mut self, epoch: u64, joiners: Vec<MemberId>, packet: Vec<u8>) {
+        self.kept_welcome = Some(KeptWelcome {
+            epoch,
+            joiners,
+            packet,
+            relayed: RelayBudget::default(),
+        });
+    }
+
+    /// Forgets a kept welcome older than [`CERTIFICATE_EPOCHS`] epochs: its joiners could no
+    /// longer catch up from it.
+    pub(super) fn expire_welcome(&mut self, epoch: u64) {
+        if self
+            .kept_welcome
+            .as_ref()
+            .is_some_and(|w| w.epoch + CERTIFICATE_EPOCHS as u64 <= epoch)
+        {
+            self.kept_welcome = None;
+        }
+    }
+
+    /// `member`, already in the roster, announced its key package again: if this member's
+    /// kept welcome added it, sends the welcome again (within its budget). Whether `member`
+    /// is one of the kept welcome's joiners.
+    pub(super) fn resend_welcome_to(&mut self, now: Instant, member: &MemberId) -> bool {
+        let now_ms = self.clock.unix_ms(now).0;
+        let Some(kept) = self
+            .kept_welcome
+            .as_mut()
+            .filter(|w| w.joiners.contains(member))
+        else {
+            return false;
+        };
+        if !kept.relayed.take(MAX_BLIND_RELAYS, now_ms) {
+            return true;
+        }
+        let bytes = kept.packet.clone();
+        match demls_wire::v1::Packet::decode(bytes.as_slice()) {
+            Ok(packet) => {
+                if let Err(e) = self.transmit(Channel::Welcome, TrafficClass::Handshake, packet) {
+                    tracing::warn!(error = %e, "could not send a welcome again");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "kept welcome does not decode"),
+        }
+        true
     }
 
     /// Sends kept MLS messages again, as they were.

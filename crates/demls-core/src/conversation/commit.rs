@@ -621,6 +621,7 @@ impl Conversation {
         for m in &added {
             self.key_packages.remove(m);
         }
+        self.expire_welcome(epoch.0);
         self.key_packages
             .retain(|_, kp| epoch.0 < kp.seen_at_epoch + KEY_PACKAGE_BUFFER_EPOCHS);
         self.events.push_back(Event::EpochChanged {

@@ -84,6 +84,10 @@ impl Conversation {
         let (member, key_package) =
             governance::parse_key_package(self.provider.crypto(), bytes, Some(unix))?;
         if self.roster().contains(&member) {
+            // A joiner whose welcome was lost announces itself again.
+            if self.resend_welcome_to(now, &member) {
+                return Ok(());
+            }
             return Err(Error::InvalidProposal("key package of a current member"));
         }
         let epoch = self.epoch().map_or(0, |e| e.0);
@@ -166,6 +170,8 @@ impl Conversation {
             }
         }
         self.timers.stop(TimerKind::PendingJoinExpiry);
+        self.timers.stop(TimerKind::Reannounce);
+        self.announcement.clear();
         let epoch = self.epoch().expect("installed");
         self.first_epoch = epoch.0;
         self.events.push_back(Event::Joined { epoch });

@@ -157,6 +157,12 @@ pub struct Conversation {
     /// The certificates of the last commits applied (oldest first, at most
     /// `catch_up::CERTIFICATE_EPOCHS`), relayed to members still in their epochs.
     catch_up: std::collections::VecDeque<catch_up::CatchUp>,
+    /// The welcome of this member's last commit that added members, sent again when one of
+    /// them announces its key package again (the welcome was lost).
+    kept_welcome: Option<catch_up::KeptWelcome>,
+    /// A pending joiner's key package announcement (the key package bytes), published again
+    /// every `catch_up::REANNOUNCE_INTERVAL` until a welcome arrives; empty otherwise.
+    announcement: Vec<u8>,
     /// Emergency proposals finalized NO and not yet committed: the next commit records them
     /// (their creators' penalty).
     rejected: BTreeSet<ProposalDigest>,
@@ -256,17 +262,14 @@ impl Conversation {
             .leaf_node_capabilities(capabilities())
             .build(CIPHERSUITE, &c.provider, &c.signer, c.credential())
             .map_err(mls_error)?;
-        let packet = v1::Packet {
-            conversation_id: c.id.as_bytes().to_vec(),
-            body: Some(v1::packet::Body::KeyPackage(v1::KeyPackageAnnouncement {
-                key_package: governance::key_package_bytes(bundle.key_package()),
-            })),
-        };
-        c.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
+        c.announcement = governance::key_package_bytes(bundle.key_package());
+        c.announce()?;
         c.timers.set(
             TimerKind::PendingJoinExpiry,
             now + c.config.pending_join_expiry,
         );
+        c.timers
+            .set(TimerKind::Reannounce, now + catch_up::REANNOUNCE_INTERVAL);
         Ok(c)
     }
 
@@ -314,6 +317,8 @@ impl Conversation {
             recovery: false,
             round: round::CommitRound::default(),
             catch_up: Default::default(),
+            kept_welcome: None,
+            announcement: Vec::new(),
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
             unconfirmed: BTreeSet::new(),
@@ -446,6 +451,14 @@ impl Conversation {
         for c in &self.catch_up {
             c.hash(&mut h);
         }
+        match &self.kept_welcome {
+            Some(w) => {
+                h.update([1]);
+                w.hash(&mut h);
+            }
+            None => h.update([0]),
+        }
+        lp(&mut h, &self.announcement);
         for d in &self.rejected {
             h.update(d.0);
         }
@@ -609,7 +622,18 @@ impl Conversation {
             TimerKind::PendingJoinExpiry => {
                 if self.phase == Phase::PendingJoin {
                     self.phase = Phase::Closed;
+                    self.announcement.clear();
+                    self.timers.stop(TimerKind::Reannounce);
                     self.events.push_back(Event::JoinExpired);
+                }
+            }
+            TimerKind::Reannounce => {
+                if self.phase == Phase::PendingJoin {
+                    if let Err(e) = self.announce() {
+                        tracing::warn!(error = %e, "could not announce the key package again");
+                    }
+                    self.timers
+                        .set(TimerKind::Reannounce, now + catch_up::REANNOUNCE_INTERVAL);
                 }
             }
             TimerKind::ReassemblyExpiry => {

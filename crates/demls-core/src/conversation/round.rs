@@ -1297,6 +1297,8 @@ impl Conversation {
                 let packet = demls_wire::v1::Packet::decode(bytes.as_slice())
                     .map_err(|_| Error::Mls("own welcome does not decode".into()))?;
                 self.transmit(Channel::Welcome, TrafficClass::Handshake, packet)?;
+                let epoch = self.group.as_ref().map_or(0, |g| g.epoch().as_u64());
+                self.keep_welcome(epoch, added.clone(), bytes);
             }
             self.on_epoch_change(now, &winner.batch, added, removed);
             return Ok(());
@@ -1452,22 +1454,20 @@ impl Conversation {
         due
     }
 
-    /// Whether this member is the group's last and its own removal was approved. Nobody can
-    /// commit it ("Self-Removal": a committer never commits its own removal, and MLS has no
-    /// commit that empties a group), so the member leaves by closing the conversation when
-    /// its round would start; until then it opens no governance proposal (an election of
-    /// itself would be committed every epoch, forever, for a removal that never comes).
+    /// Whether this member is the group's last, its own removal was approved and it has
+    /// nobody to add. Nobody can commit the removal ("Self-Removal": a committer never
+    /// commits its own removal, and MLS has no commit that empties a group), so the member
+    /// leaves by closing the conversation when its round would start; until then it opens
+    /// no governance proposal (an election of itself would be committed every epoch,
+    /// forever, for a removal that never comes). With approved adds it commits them first:
+    /// the joiners commit its leave.
     fn leaving_alone(&self) -> bool {
         let roster = self.roster();
+        let approved = || self.approved.iter().filter_map(|d| self.actions.get(d));
         roster.len() == 1
             && roster[0] == self.me
-            && self.approved.iter().any(|d| {
-                self.actions
-                    .get(d)
-                    .and_then(ParsedAction::subject)
-                    .is_some_and(|m| *m == self.me)
-                    && !matches!(self.actions.get(d), Some(ParsedAction::Add { .. }))
-            })
+            && approved().any(|a| a.is_removal() && a.subject() == Some(&self.me))
+            && !approved().any(|a| matches!(a, ParsedAction::Add { .. }))
     }
 
     /// Whether this member's own leave was approved here but, as far as it can tell, by

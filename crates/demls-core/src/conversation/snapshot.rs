@@ -172,6 +172,7 @@ fn read_timer(r: &mut Reader<'_>) -> Result<TimerKind, Error> {
         6 => TimerKind::CandidateWindow,
         7 => TimerKind::Escalation,
         8 => TimerKind::Duties,
+        9 => TimerKind::Reannounce,
         _ => return Err(bad("unknown timer kind")),
     })
 }
@@ -347,6 +348,21 @@ impl Conversation {
             w.u8(c.relayed_blind.count);
             w.u64(c.relayed_blind.last_ms);
         }
+        match &self.kept_welcome {
+            None => w.u8(0),
+            Some(k) => {
+                w.u8(1);
+                w.u64(k.epoch);
+                w.u32(k.joiners.len() as u32);
+                for m in &k.joiners {
+                    w.bytes(m.as_bytes());
+                }
+                w.bytes(&k.packet);
+                w.u8(k.relayed.count);
+                w.u64(k.relayed.last_ms);
+            }
+        }
+        w.bytes(&self.announcement);
         Ok(w.0)
     }
 
@@ -590,6 +606,33 @@ impl Conversation {
             certificate.relayed_blind = relayed_blind;
             c.catch_up.push_back(certificate);
         }
+        c.kept_welcome = match r.u8()? {
+            0 => None,
+            1 => {
+                let epoch = r.u64()?;
+                let count = r.u32()? as usize;
+                if count > c.config.max_commit_batch {
+                    return Err(bad("too many joiners in the kept welcome"));
+                }
+                let mut joiners = Vec::with_capacity(count);
+                for _ in 0..count {
+                    joiners.push(r.member()?);
+                }
+                let packet = r.bytes()?.to_vec();
+                let relayed = super::catch_up::RelayBudget {
+                    count: r.u8()?,
+                    last_ms: r.u64()?,
+                };
+                Some(super::catch_up::KeptWelcome {
+                    epoch,
+                    joiners,
+                    packet,
+                    relayed,
+                })
+            }
+            _ => return Err(bad("invalid kept-welcome flag")),
+        };
+        c.announcement = r.bytes()?.to_vec();
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
         }
