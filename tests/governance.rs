@@ -991,3 +991,32 @@ fn miss_a_join(net: &mut Net, late: usize) -> (demls::consensus::Epoch, usize) {
     assert_eq!(net.members[j].phase(), Phase::Member);
     (epoch, j)
 }
+
+#[test]
+fn a_member_that_never_finalized_the_batch_applies_the_commit_its_quorum_acknowledged() {
+    // Member X knows the add but lost its decision (its votes undecryptable, or it decided
+    // otherwise at its deadline): the commit waits at X for a decision that never comes. The
+    // other three acknowledge it — a quorum, holding an honest member that finalized the add —
+    // and X takes the decision on that certificate instead of staying behind for good
+    // (`demls-sim --generated 33366264291024 --mode liveness --byzantine-mix none`).
+    let mut net = network(319, 4, |c| c.freeze_window = Duration::from_secs(5));
+    let steward = net.index_of(&net.members[0].rotation()[0]);
+    let x = (0..4).find(|&i| i != steward).unwrap();
+    let epoch = net.members[x].epoch().unwrap();
+    let j = net.join();
+    run_until_approved(&mut net, &[0, 1, 2, 3]);
+    net.members[x].test_forget_decisions();
+    assert!(net.members[x].approved_proposals().is_empty());
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    assert!(
+        net.members[steward].epoch().unwrap() > epoch,
+        "the add was committed"
+    );
+    assert_eq!(
+        net.members[x].epoch(),
+        net.members[steward].epoch(),
+        "X applied the commit its quorum acknowledged"
+    );
+    net.assert_agreement();
+}

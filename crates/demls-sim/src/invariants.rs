@@ -11,10 +11,12 @@
 //!   group past that bound (two Byzantine members of a seven-member scenario while only six
 //!   are in), and forks there are counted as *beyond the fault model*, not violations.
 //! * **Validity** — every member added or removed by a commit an honest member applied was
-//!   approved by a finalized YES at that member (a self-leave is a removal proposal like any
-//!   other, a removal for a score below the threshold is an emergency proposal); for a
-//!   joiner, approvals some honest member finalized count (its welcome and pre-join evidence
-//!   carry them on the committer's word). Like forks, failures in an epoch whose
+//!   approved by a finalized YES that some honest member holds (a self-leave is a removal
+//!   proposal like any other, a removal for a score below the threshold is an emergency
+//!   proposal): a member may take a commit's decisions on its quorum certificate
+//!   (docs/protocol.md §9, "Certified commits"); for a joiner, approvals some honest member
+//!   ever finalized count (its welcome and pre-join evidence carry them on the committer's
+//!   word). Like forks, failures in an epoch whose
 //!   acknowledging roster was a third or more Byzantine are counted *beyond the fault
 //!   model*, not violations.
 //! * **Consensus agreement** — no two honest members finalize one proposal differently
@@ -352,21 +354,19 @@ impl Checker {
                     removed,
                 } => {
                     open.clear();
-                    // A joiner takes approvals of epochs before it joined on the committer's
-                    // word (welcome and pre-join evidence): what some member finalized counts.
-                    let mine: BTreeSet<ActionKey> = self
+                    // What some honest member holds finalized YES counts: a member takes a
+                    // commit's decisions on its quorum certificate (docs/protocol.md §9,
+                    // "Certified commits"). A joiner takes approvals of epochs before it
+                    // joined on the committer's word (welcome and pre-join evidence): what
+                    // some member ever finalized counts.
+                    let mut approved: BTreeSet<ActionKey> = self
                         .approved
-                        .get(&node)
-                        .into_iter()
+                        .values()
                         .flat_map(|m| m.keys().cloned())
                         .collect();
-                    let approved = if self.joiners.contains(&node) {
-                        let mut a = self.approved_anywhere.clone();
-                        a.extend(mine);
-                        a
-                    } else {
-                        mine
-                    };
+                    if self.joiners.contains(&node) {
+                        approved.extend(self.approved_anywhere.iter().cloned());
+                    }
                     let beyond = self.beyond_fault_model(epoch.0);
                     let mut invalid = 0;
                     for m in added {
@@ -561,6 +561,40 @@ mod tests {
 
     fn invariants(c: &Checker) -> Vec<Invariant> {
         c.violations().iter().map(|v| v.invariant).collect()
+    }
+
+    /// A member may apply a commit on its quorum certificate: an approval another honest
+    /// member finalized justifies the change; one only a Byzantine member reported does not.
+    #[test]
+    fn validity_accepts_an_approval_another_honest_member_finalized() {
+        let run = |approver: usize| {
+            let mut c = Checker::new([3].into_iter().collect());
+            let add = Action::Add(member_name(9));
+            c.observe(&record(
+                approver,
+                vec![decided(7, add, Outcome::Yes, DecidedBy::Early)],
+                Vec::new(),
+            ));
+            c.observe(&record(
+                1,
+                vec![Event::EpochChanged {
+                    epoch: demls_consensus::Epoch(4),
+                    added: vec![member_name(9)],
+                    removed: Vec::new(),
+                }],
+                Vec::new(),
+            ));
+            c
+        };
+        assert!(
+            invariants(&run(2)).is_empty(),
+            "approved at honest member 2"
+        );
+        assert_eq!(
+            invariants(&run(3)),
+            vec![Invariant::Validity],
+            "only at Byzantine 3"
+        );
     }
 
     #[test]

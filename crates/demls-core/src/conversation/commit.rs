@@ -371,6 +371,14 @@ impl Conversation {
     /// proposal it references finalized here — otherwise it waits for the decisions — its
     /// MLS changes exactly those of the proposals and its group parameters exactly the ones
     /// this member computes. A valid commit becomes a candidate of the round.
+    ///
+    /// A commit that ⌈2n/3⌉ members acknowledged in one round is justified by that quorum
+    /// certificate, whatever this member finalized itself (it may have missed votes or whole
+    /// proposals, or decided differently at its deadline): every acknowledgement is a
+    /// member's signed statement that the commit passed this validation against its own
+    /// decisions, and with fewer than n/3 Byzantine members at least one of them is honest
+    /// (docs/protocol.md §9, "Certified commits"). Without it such a member waited for
+    /// decisions that never came and stayed behind for good.
     pub(super) fn on_commit(
         &mut self,
         now: Instant,
@@ -391,7 +399,8 @@ impl Conversation {
             .map(|d| ProposalDigest(d.as_slice().try_into().expect("checked by the wire")))
             .collect();
         let justified = |d: &ProposalDigest| self.approved.contains(d) || self.rejected.contains(d);
-        if !may_commit || !batch.iter().all(justified) {
+        let certified = may_commit && self.quorum_acked(&digest, &sender);
+        if !may_commit || !(certified || batch.iter().all(justified)) {
             // Not justified here (yet): keep it until the proposals are finalized locally.
             if self.pending_commits.iter().any(|(_, r)| *r == raw) {
                 return Ok(());
@@ -404,7 +413,11 @@ impl Conversation {
             self.pending_commits.push((sender, raw));
             return Ok(());
         }
-        if let Err(e) = self.check_commit(&sender, &batch, &staged) {
+        if certified {
+            // The quorum's honest members checked it against their decisions (this member's
+            // own may differ: one decided at its deadline, or never reached).
+            tracing::debug!("commit justified by its quorum certificate");
+        } else if let Err(e) = self.check_commit(&sender, &batch, &staged) {
             self.report_violation(sender, ViolationKind::BrokenCommit);
             return Err(e);
         }

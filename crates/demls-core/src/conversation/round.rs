@@ -395,6 +395,22 @@ impl Conversation {
             }
         }
         next.retain_members(roster_after);
+        if !next
+            .stewards
+            .iter()
+            .any(|s| roster_after.binary_search(s).is_ok())
+        {
+            // The commit removes the last member of the list (a group that shrank to members
+            // outside it): the list the election rule gives over the members left takes its
+            // place, so the group keeps a valid one. Such a commit was invalid everywhere and
+            // the group stuck for good (`demls-sim --generated 77560150047408 --mode
+            // liveness`).
+            let group = self.id.as_bytes();
+            let list = next.honest_election(epoch, 0, group, roster_after);
+            if !list.is_empty() {
+                next.install(list, epoch + 1, 0);
+            }
+        }
         Ok(next)
     }
 
@@ -1242,7 +1258,9 @@ impl Conversation {
     }
 
     fn apply_candidate(&mut self, now: Instant, winner: Candidate) -> Result<(), Error> {
-        let (_, _, added, removed) = self.changes_of(&winner.batch)?;
+        // Who joins and leaves is read off the roster before and after the merge: a commit
+        // taken on its quorum certificate may apply proposals this member never saw.
+        let before = self.roster();
         // The stewards before the committer in the rotation failed their slots (the agreed
         // penalty is in the commit's group parameters) — except those pending removal here,
         // which were not allowed to commit.
@@ -1293,6 +1311,7 @@ impl Conversation {
             group
                 .merge_pending_commit(&self.provider)
                 .map_err(mls_error)?;
+            let (added, removed) = self.roster_change(&before)?;
             if let Some(bytes) = winner.welcome {
                 let packet = demls_wire::v1::Packet::decode(bytes.as_slice())
                     .map_err(|_| Error::Mls("own welcome does not decode".into()))?;
@@ -1340,8 +1359,30 @@ impl Conversation {
             self.close();
             return Ok(());
         }
+        let (added, removed) = self.roster_change(&before)?;
         self.on_epoch_change(now, &winner.batch, added, removed);
         Ok(())
+    }
+
+    /// The members added and removed since the roster was `before`, in roster order.
+    fn roster_change(&self, before: &[MemberId]) -> Result<(Vec<MemberId>, Vec<MemberId>), Error> {
+        let group = self.group.as_ref().ok_or(Error::NotAMember)?;
+        let after: Vec<MemberId> = super::roster_of(group)?
+            .voters()
+            .iter()
+            .map(|v| v.id.clone())
+            .collect();
+        let added = after
+            .iter()
+            .filter(|m| !before.contains(m))
+            .cloned()
+            .collect();
+        let removed = before
+            .iter()
+            .filter(|m| !after.contains(m))
+            .cloned()
+            .collect();
+        Ok((added, removed))
     }
 
     /// Stages a candidate again from its bytes (after a restore).
@@ -1640,6 +1681,14 @@ impl Conversation {
         self.try_build(now, &batch, false)?;
         self.consider_round(now);
         Ok(())
+    }
+
+    /// Forgets which proposals this member finalized (approved or rejected), keeping what it
+    /// knows of them — as if it had missed their votes and the evidence.
+    #[doc(hidden)]
+    pub fn test_forget_decisions(&mut self) {
+        self.approved.clear();
+        self.rejected.clear();
     }
 
     /// Sets how this member misbehaves as a steward from now on.
