@@ -624,6 +624,12 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
             m.validity_beyond_fault_model
         );
     }
+    if m.liveness_beyond_fault_model > 0 {
+        println!(
+            "  beyond model      {} liveness failures in a group that ended with fewer than 2n/3 honest members",
+            m.liveness_beyond_fault_model
+        );
+    }
     if m.deadline_divergences > 0 {
         println!(
             "  divergences       {} deadline decisions differed (votes delayed past the deadline)",

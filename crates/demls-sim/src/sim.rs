@@ -168,6 +168,9 @@ pub struct Sim {
     recovery_epochs: BTreeSet<u64>,
     /// Epochs entered with a re-elected list (retry round > 0) installed.
     reelection_epochs: BTreeSet<u64>,
+    /// Liveness failures in a group that ended with fewer than 2n/3 honest members (outside
+    /// BRIEF §6.6's premise; counted, not violations).
+    liveness_beyond_fault_model: u64,
     /// Epochs in which some honest member reported a steward inactive.
     inactivity_epochs: BTreeSet<u64>,
     /// Steward violations honest members reported: (offender, kind, epoch).
@@ -291,6 +294,7 @@ impl Sim {
                 .collect(),
             recovery_epochs: BTreeSet::new(),
             reelection_epochs: BTreeSet::new(),
+            liveness_beyond_fault_model: 0,
             inactivity_epochs: BTreeSet::new(),
             reported: BTreeSet::new(),
             vote_equivocations: BTreeSet::new(),
@@ -1631,6 +1635,7 @@ impl Sim {
             equivocation_divergences: self.checker.equivocation_divergences(),
             forks_beyond_fault_model: self.checker.forks_beyond_fault_model(),
             validity_beyond_fault_model: self.checker.validity_beyond_fault_model(),
+            liveness_beyond_fault_model: self.liveness_beyond_fault_model,
             commit_p50_ms: percentile(&committed, 50),
             commit_p99_ms: percentile(&committed, 99),
             messages_sent: c.messages_sent,
@@ -1780,6 +1785,22 @@ impl Sim {
                     ),
                 });
             }
+        }
+        // BRIEF §6.6 owes liveness "after faults heal, ≥ 2n/3 honest and connected": a group
+        // whose roster ends a third or more Byzantine (churn took honest members out, down
+        // to two-member groups with one Byzantine member) is outside that premise.
+        let roster = honest_members()
+            .filter(|(_, c)| c.epoch().map(|e| e.0) == latest)
+            .map(|(_, c)| c.roster())
+            .next()
+            .unwrap_or_default();
+        let byzantine = roster
+            .iter()
+            .filter(|m| self.byz_ids.contains_key(*m))
+            .count();
+        if 3 * (roster.len() - byzantine) < 2 * roster.len() {
+            self.liveness_beyond_fault_model += found.len() as u64;
+            return;
         }
         for v in found {
             self.checker.report(v);

@@ -101,6 +101,9 @@ pub struct Summary {
     pub forks_beyond_fault_model: u64,
     /// Validity failures at such an epoch (outside the fault model; not violations).
     pub validity_beyond_fault_model: u64,
+    /// Liveness failures in a group whose final roster had fewer than 2n/3 honest members
+    /// (outside the fault model; not violations).
+    pub liveness_beyond_fault_model: u64,
     /// Time from a proposal's opening to its commit, p50, ms.
     pub commit_p50_ms: u64,
     /// p99 of the same, ms.

@@ -567,3 +567,21 @@ fn swarm_cases_that_forked_keep_every_safety_invariant() {
         .collect();
     run_all(scenarios, |_, _| Vec::new());
 }
+
+#[test]
+fn liveness_is_not_owed_to_a_group_that_ended_a_third_byzantine() {
+    // BRIEF §6.6 owes liveness "after faults heal, ≥ 2n/3 honest and connected". Churn took
+    // this drawn group down to one honest member and one Byzantine committer of unfinalized
+    // proposals: the honest member's approved removal can never gather a quorum. Counted
+    // beyond the fault model, not a violation (`demls-sim --generated 230748687591731 --mode
+    // liveness`).
+    let s = Scenario {
+        mode: Mode::Liveness,
+        ..Scenario::generate_mixed(
+            230_748_687_591_731,
+            demls_sim::scenario::ByzantineMix::Drawn,
+        )
+    };
+    let m = run(&s);
+    assert!(m.liveness_beyond_fault_model > 0, "{m:?}");
+}
