@@ -279,7 +279,7 @@ impl Conversation {
         if self
             .kept_welcome
             .as_ref()
-            .is_some_and(|w| w.epoch + CERTIFICATE_EPOCHS as u64 <= epoch)
+            .is_some_and(|w| w.epoch.saturating_add(CERTIFICATE_EPOCHS as u64) <= epoch)
         {
             self.kept_welcome = None;
         }
