@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use demls_consensus::{Choice, ConversationId, MemberId, Outcome, ProposalDigest};
+use demls_consensus::{Choice, ConversationId, DecidedBy, MemberId, Outcome, ProposalDigest};
 use demls_core::{Action, ConversationConfig, Event, Phase, ViolationKind};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -129,10 +129,20 @@ struct ProposalLife {
     committed: Option<u64>,
     /// The epoch the commit that applied it started (first honest member to apply it).
     committed_epoch: Option<u64>,
+    /// An honest member finalized it NO early (by the interval rule: final whatever the
+    /// missing votes are).
+    early_no: bool,
 }
 
 impl ProposalLife {
+    /// When an honest steward first finalized it YES — unless another honest member
+    /// finalized it NO early: a YES that contradicts a final decision was taken at a
+    /// deadline by a member that missed votes (§4's deadline divergence) and is owed no
+    /// commit.
     fn steward_yes(&self) -> Option<u64> {
+        if self.early_no {
+            return None;
+        }
         self.steward_yes.values().min().copied()
     }
 }
@@ -788,6 +798,7 @@ impl Sim {
                         approved_at: None,
                         committed: None,
                         committed_epoch: None,
+                        early_no: false,
                     });
                     let creator_is_me = *creator == self.nodes[r.node].id;
                     let self_leave = matches!(action, Action::Leave(_));
@@ -834,6 +845,9 @@ impl Sim {
                         }
                         if honest && yes && p.approved_at.is_none() {
                             p.approved_at = Some((r.time, at_epoch));
+                        }
+                        if honest && !yes && decision.by == DecidedBy::Early {
+                            p.early_no = true;
                         }
                         let first = p.decided.is_none();
                         let turned_yes =

@@ -4,7 +4,7 @@
 //! skew). Every run checks the BRIEF §6 invariants after every step; a failure prints the
 //! scenario JSON, which `demls-sim --scenario FILE` reproduces.
 
-use demls_sim::scenario::{Crash, Link, Mode, Partition};
+use demls_sim::scenario::{ByzantineMix, Crash, Link, Mode, Partition};
 use demls_sim::{Options, Scenario, Sim, Summary};
 
 /// A clean network: fixed latency, nothing lost, duplicated or reordered.
@@ -575,13 +575,22 @@ fn liveness_is_not_owed_to_a_group_that_ended_a_third_byzantine() {
     // proposals: the honest member's approved removal can never gather a quorum. Counted
     // beyond the fault model, not a violation (`demls-sim --generated 230748687591731 --mode
     // liveness`).
-    let s = Scenario {
-        mode: Mode::Liveness,
-        ..Scenario::generate_mixed(
-            230_748_687_591_731,
-            demls_sim::scenario::ByzantineMix::Drawn,
-        )
-    };
+    let mut s = Scenario::generate_mixed(230_748_687_591_731, ByzantineMix::Drawn);
+    s.mode = Mode::Liveness; // as `--mode liveness` does: heal, with repair
+    s.network.repair = true;
     let m = run(&s);
     assert!(m.liveness_beyond_fault_model > 0, "{m:?}");
+}
+
+#[test]
+fn a_deadline_yes_against_an_early_no_is_owed_no_commit() {
+    // A steward that missed the NO votes on a spammer's removal decided it YES at its
+    // deadline, while the others had finalized it NO early — a final decision (§4). Its YES
+    // is a deadline divergence, not an approval the group owes a commit (`demls-sim
+    // --generated 43718984410706 --mode liveness`).
+    let mut s = Scenario::generate_mixed(43_718_984_410_706, ByzantineMix::Drawn);
+    s.mode = Mode::Liveness; // as `--mode liveness` does: heal, with repair
+    s.network.repair = true;
+    let m = run(&s);
+    assert!(m.deadline_divergences > 0, "{m:?}");
 }
