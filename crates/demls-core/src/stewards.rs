@@ -428,9 +428,25 @@ impl GroupState {
         self.adjust(committer, self.config.commit_reward);
     }
 
-    /// Drops the scores of members no longer in `roster` (sorted).
-    pub fn retain_members(&mut self, roster: &[MemberId]) {
+    /// The state after a commit into epoch `epoch + 1` whose roster is `roster` (sorted):
+    /// drops the scores of members no longer in it, and — when no steward of the list is
+    /// left in it (a group that shrank to members outside the list) — installs the list the
+    /// election rule gives over `roster` at retry round 0, so that the state stays valid
+    /// ("at least one steward a member"). Without the latter, such a commit had invalid
+    /// parameters at every member and the group could commit nothing for good (the
+    /// simulator: `demls-sim --generated 77560150047408 --mode liveness`).
+    pub fn retain_members(&mut self, epoch: u64, group: &[u8], roster: &[MemberId]) {
         self.scores.retain(|m, _| roster.binary_search(m).is_ok());
+        if !self
+            .stewards
+            .iter()
+            .any(|s| roster.binary_search(s).is_ok())
+        {
+            let list = self.honest_election(epoch, 0, group, roster);
+            if !list.is_empty() {
+                self.install(list, epoch + 1, 0);
+            }
+        }
     }
 }
 
@@ -442,6 +458,25 @@ mod tests {
         (0..n)
             .map(|i| MemberId::new(vec![b'm', i]).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_commit_that_leaves_no_steward_in_the_group_installs_the_rules_list() {
+        let members = ids(4);
+        let config = GovernanceConfig::multi_steward();
+        let mut state = GroupState::initial(members[0].clone(), config);
+        state.install(vec![members[0].clone(), members[1].clone()], 3, 0);
+        // A steward is still a member: the list stays.
+        let mut kept = state.clone();
+        kept.retain_members(5, b"g", &members[1..]);
+        assert_eq!(kept.stewards, vec![members[0].clone(), members[1].clone()]);
+        assert_eq!(kept.list_epoch, 3);
+        // Neither steward is left: the rule's list over the members left, from the next epoch.
+        let left = &members[2..];
+        state.retain_members(5, b"g", left);
+        assert_eq!(state.stewards, state.honest_election(5, 0, b"g", left));
+        assert!(state.stewards.iter().all(|s| left.contains(s)));
+        assert_eq!((state.list_epoch, state.retry_round), (6, 0));
     }
 
     #[test]

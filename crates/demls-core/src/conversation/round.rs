@@ -394,23 +394,8 @@ impl Conversation {
                 next.install(list, epoch + 1, retry);
             }
         }
-        next.retain_members(roster_after);
-        if !next
-            .stewards
-            .iter()
-            .any(|s| roster_after.binary_search(s).is_ok())
-        {
-            // The commit removes the last member of the list (a group that shrank to members
-            // outside it): the list the election rule gives over the members left takes its
-            // place, so the group keeps a valid one. Such a commit was invalid everywhere and
-            // the group stuck for good (`demls-sim --generated 77560150047408 --mode
-            // liveness`).
-            let group = self.id.as_bytes();
-            let list = next.honest_election(epoch, 0, group, roster_after);
-            if !list.is_empty() {
-                next.install(list, epoch + 1, 0);
-            }
-        }
+        // Also repairs a list the commit leaves without a member (`retain_members`).
+        next.retain_members(epoch, self.id.as_bytes(), roster_after);
         Ok(next)
     }
 
