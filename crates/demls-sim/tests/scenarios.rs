@@ -568,6 +568,15 @@ fn swarm_cases_that_forked_keep_every_safety_invariant() {
     run_all(scenarios, |_, _| Vec::new());
 }
 
+/// Runs swarm case `case` (drawn Byzantine mix) as `demls-sim --generated CASE --mode
+/// liveness` does: healed at the end of the workload, with repair.
+fn run_generated_liveness(case: u64) -> Summary {
+    let mut s = Scenario::generate_mixed(case, ByzantineMix::Drawn);
+    s.mode = Mode::Liveness;
+    s.network.repair = true;
+    run(&s)
+}
+
 #[test]
 fn liveness_is_not_owed_to_a_group_that_ended_a_third_byzantine() {
     // BRIEF §6.6 owes liveness "after faults heal, ≥ 2n/3 honest and connected". Churn took
@@ -575,10 +584,7 @@ fn liveness_is_not_owed_to_a_group_that_ended_a_third_byzantine() {
     // proposals: the honest member's approved removal can never gather a quorum. Counted
     // beyond the fault model, not a violation (`demls-sim --generated 230748687591731 --mode
     // liveness`).
-    let mut s = Scenario::generate_mixed(230_748_687_591_731, ByzantineMix::Drawn);
-    s.mode = Mode::Liveness; // as `--mode liveness` does: heal, with repair
-    s.network.repair = true;
-    let m = run(&s);
+    let m = run_generated_liveness(230_748_687_591_731);
     assert!(m.liveness_beyond_fault_model > 0, "{m:?}");
 }
 
@@ -588,9 +594,6 @@ fn a_deadline_yes_against_an_early_no_is_owed_no_commit() {
     // deadline, while the others had finalized it NO early — a final decision (§4). Its YES
     // is a deadline divergence, not an approval the group owes a commit (`demls-sim
     // --generated 43718984410706 --mode liveness`).
-    let mut s = Scenario::generate_mixed(43_718_984_410_706, ByzantineMix::Drawn);
-    s.mode = Mode::Liveness; // as `--mode liveness` does: heal, with repair
-    s.network.repair = true;
-    let m = run(&s);
+    let m = run_generated_liveness(43_718_984_410_706);
     assert!(m.deadline_divergences > 0, "{m:?}");
 }
