@@ -99,12 +99,31 @@ pub(super) struct KeptWelcome {
     /// The members it added.
     pub joiners: Vec<MemberId>,
     /// The welcome packet, encoded, as it was sent.
-    pub packet: Vec<u8>,
+    packet: Vec<u8>,
+    /// Digest of `packet` (which never changes), for the state digest, which the host may
+    /// ask for after every input.
+    packet_digest: [u8; 32],
     /// Its re-sends.
     pub relayed: RelayBudget,
 }
 
 impl KeptWelcome {
+    /// A welcome not sent again yet.
+    pub(super) fn new(epoch: u64, joiners: Vec<MemberId>, packet: Vec<u8>) -> Self {
+        Self {
+            epoch,
+            joiners,
+            packet_digest: Sha256::digest(&packet).into(),
+            packet,
+            relayed: RelayBudget::default(),
+        }
+    }
+
+    /// The welcome packet, encoded, as it was sent.
+    pub(super) fn packet(&self) -> &[u8] {
+        &self.packet
+    }
+
     pub(super) fn hash(&self, h: &mut Sha256) {
         h.update(self.epoch.to_be_bytes());
         h.update((self.joiners.len() as u32).to_be_bytes());
@@ -112,8 +131,7 @@ impl KeptWelcome {
             h.update((m.as_bytes().len() as u32).to_be_bytes());
             h.update(m.as_bytes());
         }
-        h.update((self.packet.len() as u32).to_be_bytes());
-        h.update(&self.packet);
+        h.update(self.packet_digest);
         self.relayed.hash(h);
     }
 }
@@ -265,12 +283,7 @@ impl Conversation {
     /// Keeps the welcome `packet` of this member's own commit that added `joiners`, starting
     /// `epoch`.
     pub(super) fn keep_welcome(&mut self, epoch: u64, joiners: Vec<MemberId>, packet: Vec<u8>) {
-        self.kept_welcome = Some(KeptWelcome {
-            epoch,
-            joiners,
-            packet,
-            relayed: RelayBudget::default(),
-        });
+        self.kept_welcome = Some(KeptWelcome::new(epoch, joiners, packet));
     }
 
     /// Forgets a kept welcome older than [`CERTIFICATE_EPOCHS`] epochs: its joiners could no

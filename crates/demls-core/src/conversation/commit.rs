@@ -388,7 +388,8 @@ impl Conversation {
         raw: Vec<u8>,
     ) -> Result<(), Error> {
         let digest: [u8; 32] = Sha256::digest(&raw).into();
-        let may_commit = self.may_commit(&sender) || self.quorum_acked(&digest, &sender);
+        let certified = self.quorum_acked(&digest, &sender);
+        let may_commit = certified || self.may_commit(&sender);
         if !may_commit && !self.may_commit_later(&sender) && !self.in_rotation(&sender) {
             return Err(Error::NotFromSteward(sender));
         }
@@ -399,7 +400,6 @@ impl Conversation {
             .map(|d| ProposalDigest(d.as_slice().try_into().expect("checked by the wire")))
             .collect();
         let justified = |d: &ProposalDigest| self.approved.contains(d) || self.rejected.contains(d);
-        let certified = may_commit && self.quorum_acked(&digest, &sender);
         if !may_commit || !(certified || batch.iter().all(justified)) {
             // Not justified here (yet): keep it until the proposals are finalized locally.
             if self.pending_commits.iter().any(|(_, r)| *r == raw) {

@@ -357,7 +357,7 @@ impl Conversation {
                 for m in &k.joiners {
                     w.bytes(m.as_bytes());
                 }
-                w.bytes(&k.packet);
+                w.bytes(k.packet());
                 w.u8(k.relayed.count);
                 w.u64(k.relayed.last_ms);
             }
@@ -623,12 +623,9 @@ impl Conversation {
                     count: r.u8()?,
                     last_ms: r.u64()?,
                 };
-                Some(super::catch_up::KeptWelcome {
-                    epoch,
-                    joiners,
-                    packet,
-                    relayed,
-                })
+                let mut kept = super::catch_up::KeptWelcome::new(epoch, joiners, packet);
+                kept.relayed = relayed;
+                Some(kept)
             }
             _ => return Err(bad("invalid kept-welcome flag")),
         };
