@@ -110,6 +110,10 @@ struct ByzState {
 struct Delivery {
     to: usize,
     bytes: Arc<Vec<u8>>,
+    /// A delivery held back by a partition (repair): when it would have arrived without
+    /// the partition, and how long after the partition ends it arrives. A heal ends the
+    /// partition early, so [`Sim::heal`] brings it forward.
+    deferred: Option<(u64, u64)>,
 }
 
 /// Lifecycle of one proposal, as the whole run saw it.
@@ -739,11 +743,12 @@ impl Sim {
                 .map(|p| p.end)
                 .max();
             for arrival in fate.arrivals {
-                let arrival = match (blocked_until, repair) {
-                    (None, _) => arrival,
+                let (arrival, deferred) = match (blocked_until, repair) {
+                    (None, _) => (arrival, None),
                     (Some(end), Some(r)) => {
                         self.counters.deferred += 1;
-                        arrival.max(end + r + link.latency_ms * MS)
+                        let after = r + link.latency_ms * MS;
+                        (arrival.max(end + after), Some((arrival, after)))
                     }
                     (Some(_), None) => {
                         self.counters.dropped += 1;
@@ -756,6 +761,7 @@ impl Sim {
                     Delivery {
                         to,
                         bytes: bytes.clone(),
+                        deferred,
                     },
                 );
             }
@@ -1522,6 +1528,19 @@ impl Sim {
         self.healed = true;
         for p in &mut self.partitions {
             p.end = p.end.min(t);
+        }
+        // Deliveries a partition held back arrive as if it had ended now (the store-and-
+        // forward repair fetches them once the obstacle is gone), not at its drawn end.
+        let early: Vec<(u64, u64)> = self
+            .deliveries
+            .iter()
+            .filter(|((arrival, _), d)| d.deferred.is_some_and(|(n, a)| n.max(t + a) < *arrival))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in early {
+            let d = self.deliveries.remove(&key).expect("collected above");
+            let (natural, after) = d.deferred.expect("collected above");
+            self.deliveries.insert((natural.max(t + after), key.1), d);
         }
         for s in &mut self.silences {
             s.2 = s.2.min(t);
