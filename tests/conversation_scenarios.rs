@@ -440,6 +440,87 @@ fn a_late_vote_of_a_member_removed_since_still_counts_in_its_epoch() {
     net.assert_agreement();
 }
 
+/// Votes YES, at every active member, on the proposal `proposal`.
+fn everyone_votes_yes(net: &mut Net, proposal: demls::consensus::ProposalDigest) {
+    for i in net.active() {
+        let _ = net.members[i].vote(net.now, proposal, demls::consensus::Choice::Yes);
+        net.drain(i);
+    }
+}
+
+#[test]
+fn an_add_decided_after_its_member_joined_and_left_is_moot() {
+    // Two adds of one key package are open; the first admits the node, a removal takes it
+    // out again, and only then is the second decided (at its deadline). Its key package was
+    // used: it is moot however the roster looks when it is decided. Judged by the roster at
+    // decision time it was approved where the node was gone and moot where it was still in
+    // — members one commit behind refused the steward's commit for good
+    // (`demls-sim --generated 278806007258121 --mode liveness`) — and here, where everyone
+    // decides it after the removal, it re-added a node that had left (a used key package).
+    let mut net = Net::new(43);
+    net.config.auto_vote = None;
+    net.create();
+    for _ in 1..4 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run();
+    }
+    assert_eq!(net.active().len(), 4);
+    let x = net.join();
+    net.run_for(Duration::from_millis(500));
+    let steward_add = net
+        .events(0)
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::ProposalOpened { proposal, .. } => Some(*proposal),
+            _ => None,
+        })
+        .expect("the steward opened the add");
+    let key_package = net
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Sent(i, t) if *i == x && t.channel == demls::core::Channel::Welcome => {
+                use prost::Message as _;
+                match demls::wire::v1::Packet::decode(t.payload.as_slice())
+                    .unwrap()
+                    .body
+                {
+                    Some(demls::wire::v1::packet::Body::KeyPackage(k)) => Some(k.key_package),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .expect("the joiner's key package");
+    let second_add = net.members[1].propose_add(net.now, &key_package).unwrap();
+    net.drain(1);
+    net.run_for(Duration::from_millis(500));
+    everyone_votes_yes(&mut net, steward_add);
+    net.run_for(Duration::from_secs(8));
+    assert_eq!(net.members[x].phase(), Phase::Member, "the first add admitted the node");
+    let removal = net.members[0].propose_remove(net.now, &name(x)).unwrap();
+    net.drain(0);
+    net.run_for(Duration::from_millis(500));
+    everyone_votes_yes(&mut net, removal);
+    net.run_for(Duration::from_secs(8));
+    assert_eq!(net.members[x].phase(), Phase::Closed, "the removal took the node out");
+    let epoch = net.members[0].epoch().unwrap();
+    net.run(); // the second add's deadline passes
+    for i in 0..4 {
+        assert!(
+            net.events(i).iter().any(|e| matches!(e,
+                Event::ProposalDecided { proposal, .. } if *proposal == second_add)),
+            "member {i} decided the second add"
+        );
+        assert!(!net.members[i].roster().contains(&name(x)), "member {i} re-added the node");
+        assert_eq!(net.members[i].epoch(), Some(epoch), "member {i} committed again");
+    }
+    net.assert_agreement();
+}
+
 #[test]
 fn the_last_member_leaves_by_closing_the_conversation() {
     // Nobody can commit the removal of a group's last member ("Self-Removal"; MLS has no

@@ -99,19 +99,16 @@ impl Conversation {
                         action: action.public(),
                         decision,
                     });
-                    let moot = retired.is_some() && {
-                        let roster = self.roster();
-                        match action {
-                            ParsedAction::Add { member, .. } => roster.contains(member),
-                            ParsedAction::Remove { member }
-                            | ParsedAction::Leave { member }
-                            | ParsedAction::RemoveBelowThreshold { target: member } => {
-                                !roster.contains(member)
-                            }
-                            // An election or deadlock of a past epoch is stale.
-                            ParsedAction::Elect { .. } | ParsedAction::Deadlock => true,
+                    let moot = retired.is_some_and(|epoch| match action {
+                        ParsedAction::Add { member, .. }
+                        | ParsedAction::Remove { member }
+                        | ParsedAction::Leave { member }
+                        | ParsedAction::RemoveBelowThreshold { target: member } => {
+                            self.changed_since(epoch, member)
                         }
-                    };
+                        // An election or deadlock of a past epoch is stale.
+                        ParsedAction::Elect { .. } | ParsedAction::Deadlock => true,
+                    });
                     let emergency = action.kind() == ProposalKind::Emergency;
                     let deadlock = matches!(action, ParsedAction::Deadlock);
                     let election = matches!(action, ParsedAction::Elect { .. });
@@ -474,6 +471,20 @@ impl Conversation {
         Ok(())
     }
 
+    /// Whether a commit since `epoch` added or removed `member`: a proposal of `epoch`
+    /// about it is then moot, whatever the roster says now — an add's key package was used
+    /// (the member may have been removed again since), a removal happened (the member may be
+    /// back under a new key package). Every member that applied the same commits answers
+    /// alike, whichever epoch it decides the proposal in (the simulator:
+    /// `demls-sim --generated 278806007258121 --mode liveness`, an add decided after its
+    /// member joined and left again, committed by the steward and refused by the members
+    /// that had decided it while the member was in).
+    pub(super) fn changed_since(&self, epoch: u64, member: &MemberId) -> bool {
+        self.membership_changes
+            .range(epoch + 1..)
+            .any(|(_, members)| members.binary_search(member).is_ok())
+    }
+
     /// Re-examines commits that were waiting for their proposals to be finalized here.
     pub(super) fn retry_pending_commits(&mut self, now: Instant) {
         if self.pending_commits.is_empty() {
@@ -496,6 +507,7 @@ impl Conversation {
         self.voting = None;
         self.retired.clear();
         self.refresh_retired_digest();
+        self.membership_changes.clear();
         self.held_voting.clear();
         self.actions.clear();
         self.approved.clear();
@@ -537,6 +549,11 @@ impl Conversation {
                         self.retired.pop_first();
                     }
                     self.refresh_retired_digest();
+                    let mut changed: Vec<MemberId> = added.iter().chain(&removed).cloned().collect();
+                    changed.sort();
+                    self.membership_changes.insert(epoch.0, changed);
+                    let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
+                    self.membership_changes.retain(|e, _| *e > oldest);
                     // Held messages about proposals of an epoch no machine covers any more
                     // can never count.
                     let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);

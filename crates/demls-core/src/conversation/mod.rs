@@ -138,6 +138,12 @@ pub struct Conversation {
     /// Digest of `retired`, refreshed whenever a retired machine changes (they rarely do,
     /// and hashing their votes on every `state_digest` call was a fifth of a member's CPU).
     retired_digest: [u8; 32],
+    /// The members each commit of the retired machines' span added or removed, by the epoch
+    /// it started. A proposal about a member whose membership changed after the proposal's
+    /// epoch is moot (a used key package, a member already gone or re-added): judged by
+    /// this history, not by the roster at decision time, so members deciding in different
+    /// epochs agree ([`Conversation::changed_since`]).
+    membership_changes: BTreeMap<u64, Vec<MemberId>>,
     /// The first epoch this member belonged to (0 for the creator).
     first_epoch: u64,
     /// Voting messages held back, with their MLS sender, in arrival order, at most
@@ -311,6 +317,7 @@ impl Conversation {
             voting: None,
             retired: BTreeMap::new(),
             retired_digest: Sha256::new().finalize().into(), // of no retired machine
+            membership_changes: BTreeMap::new(),
             first_epoch: 0,
             held_voting: VecDeque::new(),
             gov: None,
@@ -475,6 +482,13 @@ impl Conversation {
             h.update(v.state_digest());
         }
         h.update(self.retired_digest);
+        for (e, members) in &self.membership_changes {
+            h.update(e.to_be_bytes());
+            h.update((members.len() as u64).to_be_bytes());
+            for m in members {
+                lp(&mut h, m.as_bytes());
+            }
+        }
         h.update(self.first_epoch.to_be_bytes());
         for (sender, vote) in &self.held_voting {
             lp(&mut h, sender.as_bytes());

@@ -250,6 +250,14 @@ impl Conversation {
             }
             w.bytes(&v.snapshot().map_err(|e| bad(&e.to_string()))?);
         }
+        w.u32(self.membership_changes.len() as u32);
+        for (epoch, members) in &self.membership_changes {
+            w.u64(*epoch);
+            w.u32(members.len() as u32);
+            for m in members {
+                w.bytes(m.as_bytes());
+            }
+        }
         w.u64(self.first_epoch);
         w.u32(self.held_voting.len() as u32);
         for (sender, vote) in &self.held_voting {
@@ -502,6 +510,14 @@ impl Conversation {
             c.retired.insert(epoch, machine);
         }
         c.refresh_retired_digest();
+        for _ in 0..r.u32()? {
+            let epoch = r.u64()?;
+            let mut members = Vec::new();
+            for _ in 0..r.u32()? {
+                members.push(r.member()?);
+            }
+            c.membership_changes.insert(epoch, members);
+        }
         c.first_epoch = r.u64()?;
         for _ in 0..r.u32()? {
             let sender = r.member()?;
