@@ -500,13 +500,21 @@ fn an_add_decided_after_its_member_joined_and_left_is_moot() {
     net.run_for(Duration::from_millis(500));
     everyone_votes_yes(&mut net, steward_add);
     net.run_for(Duration::from_secs(8));
-    assert_eq!(net.members[x].phase(), Phase::Member, "the first add admitted the node");
+    assert_eq!(
+        net.members[x].phase(),
+        Phase::Member,
+        "the first add admitted the node"
+    );
     let removal = net.members[0].propose_remove(net.now, &name(x)).unwrap();
     net.drain(0);
     net.run_for(Duration::from_millis(500));
     everyone_votes_yes(&mut net, removal);
     net.run_for(Duration::from_secs(8));
-    assert_eq!(net.members[x].phase(), Phase::Closed, "the removal took the node out");
+    assert_eq!(
+        net.members[x].phase(),
+        Phase::Closed,
+        "the removal took the node out"
+    );
     let epoch = net.members[0].epoch().unwrap();
     net.run(); // the second add's deadline passes
     for i in 0..4 {
@@ -515,8 +523,64 @@ fn an_add_decided_after_its_member_joined_and_left_is_moot() {
                 Event::ProposalDecided { proposal, .. } if *proposal == second_add)),
             "member {i} decided the second add"
         );
-        assert!(!net.members[i].roster().contains(&name(x)), "member {i} re-added the node");
-        assert_eq!(net.members[i].epoch(), Some(epoch), "member {i} committed again");
+        assert!(
+            !net.members[i].roster().contains(&name(x)),
+            "member {i} re-added the node"
+        );
+        assert_eq!(
+            net.members[i].epoch(),
+            Some(epoch),
+            "member {i} committed again"
+        );
+    }
+    net.assert_agreement();
+}
+
+#[test]
+fn a_member_whose_removal_only_it_approved_leaves_after_the_next_commit() {
+    // A removal reaches only its proposer and its target (the others are cut off); both
+    // decide it at the deadline and nobody who could commit it knows. The target may not
+    // commit its own removal ("Self-Removal"): when a commit removes nobody while it holds
+    // its removal approved, it opens a leave, which every member approves at once
+    // (`demls-sim --generated 247066367802075 --mode liveness`).
+    let mut net = Net::new(44);
+    net.config.auto_vote = None;
+    net.create();
+    for _ in 1..4 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run();
+    }
+    assert_eq!(net.active().len(), 4);
+    net.deaf = vec![0, 2];
+    let removal = net.members[1].propose_remove(net.now, &name(3)).unwrap();
+    net.drain(1);
+    net.run_for(Duration::from_secs(1));
+    net.deaf.clear();
+    net.run(); // the deadline passes
+    for i in [1, 3] {
+        assert!(
+            net.events(i).iter().any(|e| matches!(e,
+                Event::ProposalDecided { proposal, decision, .. }
+                    if *proposal == removal && decision.outcome == demls::consensus::Outcome::Yes)),
+            "member {i} approved the removal"
+        );
+    }
+    assert!(
+        net.members[0].roster().contains(&name(3)),
+        "the steward never heard of it"
+    );
+    // A commit that removes nobody: the admission of a new node.
+    let x = net.join();
+    net.run();
+    assert_eq!(net.members[x].phase(), Phase::Member);
+    assert_eq!(net.members[3].phase(), Phase::Closed, "member 3 left");
+    for i in [0, 1, 2, x] {
+        assert!(
+            !net.members[i].roster().contains(&name(3)),
+            "member {i} still has member 3"
+        );
     }
     net.assert_agreement();
 }

@@ -549,7 +549,8 @@ impl Conversation {
                         self.retired.pop_first();
                     }
                     self.refresh_retired_digest();
-                    let mut changed: Vec<MemberId> = added.iter().chain(&removed).cloned().collect();
+                    let mut changed: Vec<MemberId> =
+                        added.iter().chain(&removed).cloned().collect();
                     changed.sort();
                     self.membership_changes.insert(epoch.0, changed);
                     let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
@@ -619,6 +620,20 @@ impl Conversation {
             })
             .copied()
             .collect();
+        // "Self-Removal" never commits its own removal, so a member whose removal it holds
+        // approved, when a commit removed nobody, opens a leave: the committer did not know of
+        // the approval — made in an epoch before some current members joined, or decided
+        // late, at the deadline, by this member alone — and a leave is approved by every
+        // honest member at once (the simulator: `demls-sim --generated 247066367802075
+        // --mode liveness`, a removal decided only by its target, never committed). A commit
+        // that removed someone may have deferred it (one removal per commit).
+        let own_removal_unknown = removed.is_empty()
+            && roster.len() > 1
+            && carried.iter().any(|d| {
+                self.actions
+                    .get(d)
+                    .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
+            });
         self.rejected.retain(|d| !committed.contains(d));
         let rejected = &self.rejected;
         let retired = &self.retired;
@@ -663,6 +678,14 @@ impl Conversation {
         // The new epoch has no open emergency: proposals held by a partial freeze go in.
         if self.phase == Phase::Member && self.epoch() == Some(epoch) {
             self.release_held_voting(now);
+        }
+        if self.phase == Phase::Member && self.epoch() == Some(epoch) && own_removal_unknown {
+            let leave = ParsedAction::Leave {
+                member: self.me.clone(),
+            };
+            if let Err(e) = self.open_proposal(now, leave) {
+                tracing::debug!(error = %e, "could not open a leave for an unknown removal");
+            }
         }
         if self.phase == Phase::Member && self.epoch() == Some(epoch) {
             // Elections, emergency proposals and adds for waiting key packages now due.
