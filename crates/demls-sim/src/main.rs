@@ -630,6 +630,12 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
             m.liveness_beyond_fault_model
         );
     }
+    if m.liveness_diverged > 0 {
+        println!(
+            "  beyond model      {} members left behind by a commit of a proposal they had finalized NO early",
+            m.liveness_diverged
+        );
+    }
     if m.deadline_divergences > 0 {
         println!(
             "  divergences       {} deadline decisions differed (votes delayed past the deadline)",

@@ -133,9 +133,11 @@ struct ProposalLife {
     committed: Option<u64>,
     /// The epoch the commit that applied it started (first honest member to apply it).
     committed_epoch: Option<u64>,
-    /// An honest member finalized it NO early (by the interval rule: final whatever the
-    /// missing votes are).
-    early_no: bool,
+    /// The honest members that finalized it NO early (by the interval rule: final whatever
+    /// the missing votes are).
+    early_no: BTreeSet<usize>,
+    /// The epoch of the first commit that applied its change, however it was decided.
+    applied_epoch: Option<u64>,
 }
 
 impl ProposalLife {
@@ -144,7 +146,7 @@ impl ProposalLife {
     /// deadline by a member that missed votes (§4's deadline divergence) and is owed no
     /// commit.
     fn steward_yes(&self) -> Option<u64> {
-        if self.early_no {
+        if !self.early_no.is_empty() {
             return None;
         }
         self.steward_yes.values().min().copied()
@@ -185,6 +187,9 @@ pub struct Sim {
     /// Liveness failures in a group that ended with fewer than 2n/3 honest members (outside
     /// BRIEF §6.6's premise; counted, not violations).
     liveness_beyond_fault_model: u64,
+    /// Honest members left behind at the end because they finalized NO early a proposal a
+    /// later commit carries (§4's deadline divergence; counted, not violations).
+    liveness_diverged: u64,
     /// Epochs in which some honest member reported a steward inactive.
     inactivity_epochs: BTreeSet<u64>,
     /// Steward violations honest members reported: (offender, kind, epoch).
@@ -309,6 +314,7 @@ impl Sim {
             recovery_epochs: BTreeSet::new(),
             reelection_epochs: BTreeSet::new(),
             liveness_beyond_fault_model: 0,
+            liveness_diverged: 0,
             inactivity_epochs: BTreeSet::new(),
             reported: BTreeSet::new(),
             vote_equivocations: BTreeSet::new(),
@@ -804,7 +810,8 @@ impl Sim {
                         approved_at: None,
                         committed: None,
                         committed_epoch: None,
-                        early_no: false,
+                        early_no: BTreeSet::new(),
+                        applied_epoch: None,
                     });
                     let creator_is_me = *creator == self.nodes[r.node].id;
                     let self_leave = matches!(action, Action::Leave(_));
@@ -853,7 +860,7 @@ impl Sim {
                             p.approved_at = Some((r.time, at_epoch));
                         }
                         if honest && !yes && decision.by == DecidedBy::Early {
-                            p.early_no = true;
+                            p.early_no.insert(r.node);
                         }
                         let first = p.decided.is_none();
                         let turned_yes =
@@ -891,6 +898,11 @@ impl Sim {
                         )
                         .collect();
                     for p in self.proposals.values_mut() {
+                        if p.applied_epoch.is_none()
+                            && p.key.as_ref().is_some_and(|k| changed.contains(k))
+                        {
+                            p.applied_epoch = Some(epoch.0 - 1);
+                        }
                         if p.committed.is_none()
                             && matches!(p.decided, Some((_, Outcome::Yes)))
                             && p.key.as_ref().is_some_and(|k| changed.contains(k))
@@ -1669,6 +1681,7 @@ impl Sim {
             forks_beyond_fault_model: self.checker.forks_beyond_fault_model(),
             validity_beyond_fault_model: self.checker.validity_beyond_fault_model(),
             liveness_beyond_fault_model: self.liveness_beyond_fault_model,
+            liveness_diverged: self.liveness_diverged,
             commit_p50_ms: percentile(&committed, 50),
             commit_p99_ms: percentile(&committed, 99),
             messages_sent: c.messages_sent,
@@ -1751,7 +1764,9 @@ impl Sim {
     /// Liveness (BRIEF §6.6): after the heal, every proposal the steward approved commits within
     /// `base + (queue + 1) × round` of `max(decision, heal)`, where `queue` is the number of
     /// approved proposals waiting when it became due (each commit round commits at least
-    /// one), and every running honest member ends at the latest honest epoch.
+    /// one), and every running honest member ends at the latest honest epoch — unless it
+    /// finalized NO early a proposal that a later commit carried (counted in
+    /// `liveness_diverged`).
     fn check_liveness(&mut self) {
         let heal = self.heal_at.unwrap_or(0);
         let (base, round) = (self.bound_base_ns(), self.round_ns());
@@ -1805,8 +1820,21 @@ impl Sim {
             .filter_map(|(_, c)| c.epoch())
             .map(|e| e.0)
             .max();
+        // A member that finalized NO early a proposal a later commit carries (a deadline
+        // YES of members that missed its vote, §4's deadline divergence) can never justify
+        // that commit: it stays behind, by the voting rules, not by a fault of the protocol.
+        let diverged = |index: usize, epoch: u64| {
+            self.proposals
+                .values()
+                .any(|p| p.early_no.contains(&index) && p.applied_epoch.is_some_and(|e| e >= epoch))
+        };
         for (index, c) in honest_members() {
-            if c.epoch().map(|e| e.0) != latest {
+            let epoch = c.epoch().map(|e| e.0);
+            if epoch != latest && epoch.is_some_and(|e| diverged(index, e)) {
+                self.liveness_diverged += 1;
+                continue;
+            }
+            if epoch != latest {
                 found.push(Violation {
                     invariant: Invariant::Liveness,
                     time_ms: end / MS,

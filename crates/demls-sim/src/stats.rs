@@ -104,6 +104,9 @@ pub struct Summary {
     /// Liveness failures in a group whose final roster had fewer than 2n/3 honest members
     /// (outside the fault model; not violations).
     pub liveness_beyond_fault_model: u64,
+    /// Honest members left behind because they finalized NO early a proposal that a later
+    /// commit carried (the deadline divergence of the voting rules; not violations).
+    pub liveness_diverged: u64,
     /// Time from a proposal's opening to its commit, p50, ms.
     pub commit_p50_ms: u64,
     /// p99 of the same, ms.

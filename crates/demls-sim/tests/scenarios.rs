@@ -597,3 +597,14 @@ fn a_deadline_yes_against_an_early_no_is_owed_no_commit() {
     let m = run_generated_liveness(43_718_984_410_706);
     assert!(m.deadline_divergences > 0, "{m:?}");
 }
+
+#[test]
+fn a_member_that_finalized_no_early_is_not_owed_the_commit_of_the_deadline_yes() {
+    // The other side of the same divergence: the single steward decided an add YES at its
+    // deadline (it missed a NO vote) and committed it; a member that had finalized it NO
+    // early can never justify that commit and stays in the old epoch. The voting rules'
+    // divergence, counted apart, not a failure of catch-up (`demls-sim --generated
+    // 79274176227091 --mode liveness`).
+    let m = run_generated_liveness(79_274_176_227_091);
+    assert!(m.liveness_diverged > 0, "{m:?}");
+}
