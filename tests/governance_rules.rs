@@ -1243,3 +1243,56 @@ fn a_proposal_open_at_the_epoch_change_is_finalized_in_its_retired_machine() {
     net.run();
     net.assert_agreement();
 }
+
+/// A member removed by an acknowledged commit lingers (TIME_WAIT): in a group of two, the
+/// leaver's acknowledgement is part of the only quorum; when it is lost, the leaver has
+/// applied the commit and closed, and the committer would re-send its candidate for ever.
+/// The closed leaver answers the committer's traffic of the epoch it left with the commit's
+/// certificate, and the committer applies it (`demls-sim --generated 184917173371215 --mode
+/// liveness`). Once the linger ends, a closed member answers nothing.
+#[test]
+fn a_removed_member_answers_the_epoch_it_left_with_the_certificate() {
+    let mut net = network(431, 2, |_| {});
+    let epoch = net.members[0].epoch();
+    net.members[1].leave(net.now).unwrap();
+    net.drain(1);
+    let mark = net.records.len();
+    step_until(&mut net, "the committer sends its candidate", |net| {
+        net.records[mark..].iter().any(
+            |r| matches!(r, Record::Sent(0, t) if !commits(std::slice::from_ref(t)).is_empty()),
+        )
+    });
+    // Everything the leaver sends from now on is lost: its acknowledgement among it.
+    net.deaf = vec![0];
+    step_until(&mut net, "the leaver applies the commit", |net| {
+        net.members[1].phase() == Phase::Closed
+    });
+    net.run_for(Duration::from_millis(200)); // its acknowledgement was in flight
+    net.deaf.clear();
+    assert_eq!(
+        net.members[0].epoch(),
+        epoch,
+        "the committer misses the quorum"
+    );
+    assert!(
+        net.members[1].next_deadline().is_some(),
+        "the leaver lingers"
+    );
+    step_until(&mut net, "the committer applies its commit", |net| {
+        net.members[0].epoch() != epoch
+    });
+    assert_eq!(net.members[0].roster(), vec![name(0)]);
+    // The linger ends: a closed member then refuses everything and changes nothing.
+    net.run();
+    assert!(net.members[1].next_deadline().is_none());
+    let before = net.members[1].state_digest();
+    let stale = net.records.iter().find_map(|r| match r {
+        Record::Sent(0, t) if t.channel == Channel::Conversation => Some(t.payload.clone()),
+        _ => None,
+    });
+    let err = net
+        .inject(1, &stale.expect("the committer sent something"))
+        .unwrap_err();
+    assert_eq!(err, Error::Closed);
+    assert_eq!(net.members[1].state_digest(), before);
+}

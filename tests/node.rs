@@ -155,3 +155,106 @@ fn a_node_routes_creates_joins_reports_and_reaps() {
         vec![name(0)]
     );
 }
+
+/// Drives both nodes (packets first, then the earliest deadline) until `done`, dropping
+/// whatever `bob` sends while `drop_bob` says so.
+fn drive(
+    alice: &mut Node,
+    bob: &mut Node,
+    now: &mut Instant,
+    drop_bob: impl Fn(&Node) -> bool,
+    done: impl Fn(&Node, &Node) -> bool,
+) {
+    for _ in 0..10_000 {
+        if done(alice, bob) {
+            return;
+        }
+        let mut moved = pump(alice, bob, *now);
+        if drop_bob(bob) {
+            while bob.poll_transmit().is_some() {}
+        } else {
+            moved += pump(bob, alice, *now);
+        }
+        if moved == 0 {
+            let next = [alice.next_deadline(), bob.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("something left to do");
+            *now = next.max(*now);
+            alice.tick_deadlines(*now);
+            bob.tick_deadlines(*now);
+        }
+    }
+    panic!("never done");
+}
+
+#[test]
+fn a_reaped_conversation_lingers_to_answer_the_epoch_it_left() {
+    // Multi-steward governance needs the leaver's acknowledgement in a group of two; when
+    // it is lost, the leaver's node has already reaped the conversation. For a minute it
+    // still routes the committer's traffic of that epoch to it, which relays the commit's
+    // certificate (TIME_WAIT); then it forgets it.
+    #[allow(clippy::disallowed_methods)]
+    let mut now = Instant::now();
+    let config = support::net::multi_steward_config();
+    let club = cid("chess-club");
+    let mut alice = Node::new();
+    let mut bob = Node::new();
+    alice
+        .create(
+            config.clone(),
+            club.clone(),
+            name(0),
+            [1; 32],
+            now,
+            START_UNIX_MS,
+        )
+        .unwrap();
+    bob.join(config, club.clone(), name(1), [2; 32], now, START_UNIX_MS)
+        .unwrap();
+    drive(
+        &mut alice,
+        &mut bob,
+        &mut now,
+        |_| false,
+        |_, bob| {
+            bob.conversation(&cid("chess-club"))
+                .is_some_and(|c| c.phase() == Phase::Member)
+        },
+    );
+    let epoch = alice.conversation(&club).unwrap().epoch();
+    bob.command(&club, now, |c| c.leave(now)).unwrap();
+    // Bob's packets are lost from the moment his conversation is reaped: his
+    // acknowledgement of the commit that removes him among them.
+    drive(
+        &mut alice,
+        &mut bob,
+        &mut now,
+        |bob| bob.closed().contains_key(&cid("chess-club")),
+        |_, bob| bob.closed().contains_key(&cid("chess-club")),
+    );
+    assert!(bob.conversation(&club).is_none(), "reaped");
+    assert!(bob.next_deadline().is_some(), "but lingering");
+    assert_eq!(alice.conversation(&club).unwrap().epoch(), epoch);
+    drive(
+        &mut alice,
+        &mut bob,
+        &mut now,
+        |_| false,
+        |alice, _| alice.conversation(&cid("chess-club")).unwrap().epoch() != epoch,
+    );
+    assert_eq!(alice.conversation(&club).unwrap().roster(), vec![name(0)]);
+    // A minute later the lingering conversation is gone for good.
+    let later = now + Duration::from_secs(61);
+    bob.tick_deadlines(later);
+    assert_eq!(bob.next_deadline(), None);
+    alice
+        .command(&club, later, |c| c.send_message(later, b"anyone?"))
+        .unwrap();
+    let (_, t) = alice.poll_transmit().unwrap();
+    assert_eq!(
+        bob.handle_packet(later, &t.payload),
+        Err(NodeError::Closed(club.clone()))
+    );
+}

@@ -159,12 +159,7 @@ impl Net {
     /// Returns `false` when nothing is left to do.
     pub fn step(&mut self) -> bool {
         let next_delivery = self.queue.keys().next().map(|(t, _)| *t);
-        let next_deadline = self
-            .members
-            .iter()
-            .filter(|m| m.phase() != Phase::Closed)
-            .filter_map(|m| m.next_deadline())
-            .min();
+        let next_deadline = self.members.iter().filter_map(|m| m.next_deadline()).min();
         let Some(next) = [next_delivery, next_deadline].into_iter().flatten().min() else {
             return false;
         };
@@ -174,7 +169,10 @@ impl Net {
                 break;
             }
             let (to, bytes) = entry.remove();
-            if self.deaf.contains(&to) || self.members[to].phase() == Phase::Closed {
+            // A closed member that lingers (it has a deadline left) still hears packets.
+            let gone = self.members[to].phase() == Phase::Closed
+                && self.members[to].next_deadline().is_none();
+            if self.deaf.contains(&to) || gone {
                 continue;
             }
             if let Err(e) = self.members[to].handle_packet(self.now, &bytes) {

@@ -126,7 +126,10 @@ pub enum Event {
     /// Recovery mode began (a deadlock emergency proposal finalized YES, "Layer 3"): any
     /// member may commit until the first valid commit.
     RecoveryStarted,
-    /// This member is no longer in the group (removed, or its leave was committed).
+    /// This member is no longer in the group (removed, or its leave was committed). A
+    /// member removed by an acknowledged commit still answers the epoch it left for a
+    /// minute (it has a deadline until then, see
+    /// [`Conversation::handle_packet`](crate::Conversation::handle_packet)).
     Closed,
 }
 

@@ -47,7 +47,9 @@ pub enum NodeEvent {
     Created(ConversationId),
     /// This node joined a conversation.
     Joined(ConversationId),
-    /// A conversation closed (left, removed, join expired) and was reaped.
+    /// A conversation closed (left, removed, join expired) and was reaped (a removed member
+    /// still answers the epoch it left for a minute, out of sight: see
+    /// [`Conversation::handle_packet`]).
     Closed(ConversationId),
     /// An event of one conversation.
     Conversation(ConversationId, Event),
@@ -71,6 +73,9 @@ pub struct MemoryUse {
 pub struct Node {
     conversations: BTreeMap<ConversationId, Conversation>,
     closed: BTreeMap<ConversationId, ClosedSummary>,
+    /// Reaped conversations still answering the traffic of the epoch they left, until
+    /// their last deadline.
+    lingering: BTreeMap<ConversationId, Conversation>,
     /// Every live conversation's next deadline: `next_deadline` is its first entry.
     deadlines: BTreeSet<(Instant, ConversationId)>,
     deadline_of: BTreeMap<ConversationId, Instant>,
@@ -129,6 +134,9 @@ impl Node {
         .map_err(Error::from)?;
         let id =
             ConversationId::new(packet.conversation_id).map_err(|_| Error::WrongConversation)?;
+        if self.lingering.contains_key(&id) {
+            return self.handle_lingering(&id, now, bytes);
+        }
         self.command(&id, now, |c| c.handle_packet(now, bytes))
     }
 
@@ -149,6 +157,21 @@ impl Node {
         Ok(result?)
     }
 
+    /// A packet for a reaped conversation: one that lingers may answer it.
+    fn handle_lingering(
+        &mut self,
+        id: &ConversationId,
+        now: Instant,
+        bytes: &[u8],
+    ) -> Result<(), NodeError> {
+        let Some(c) = self.lingering.get_mut(id) else {
+            return Err(NodeError::Closed(id.clone()));
+        };
+        let result = c.handle_packet(now, bytes);
+        self.collect(id, now);
+        result.map_err(|_| NodeError::Closed(id.clone()))
+    }
+
     /// Fires every due deadline of every conversation. O(log n) per due conversation; an idle
     /// call looks at one index entry.
     pub fn tick_deadlines(&mut self, now: Instant) {
@@ -156,7 +179,11 @@ impl Node {
             if at > now {
                 break;
             }
-            if let Some(c) = self.conversations.get_mut(&id) {
+            if let Some(c) = self
+                .conversations
+                .get_mut(&id)
+                .or_else(|| self.lingering.get_mut(&id))
+            {
                 c.tick_deadlines(now);
             }
             self.collect(&id, now);
@@ -224,9 +251,15 @@ impl Node {
     }
 
     /// Moves one conversation's outputs into the node, refreshes its deadline, and reaps it
-    /// if it closed.
+    /// if it closed — keeping it aside while it lingers (it still answers the traffic of
+    /// the epoch it left, see [`Conversation::handle_packet`]), dropping it when that ends.
     fn collect(&mut self, id: &ConversationId, now: Instant) {
-        let Some(c) = self.conversations.get_mut(id) else {
+        let reaped = !self.conversations.contains_key(id);
+        let Some(c) = self
+            .conversations
+            .get_mut(id)
+            .or_else(|| self.lingering.get_mut(id))
+        else {
             return;
         };
         while let Some(t) = c.poll_transmit() {
@@ -242,17 +275,24 @@ impl Node {
         if let Some(old) = self.deadline_of.remove(id) {
             self.deadlines.remove(&(old, id.clone()));
         }
-        if c.phase() == Phase::Closed {
+        let next = c.next_deadline();
+        if !reaped && c.phase() == Phase::Closed {
             let summary = ClosedSummary {
                 last_epoch: c.epoch(),
                 closed_at: now,
             };
-            self.conversations.remove(id);
+            let c = self.conversations.remove(id).expect("found above");
             self.closed.insert(id.clone(), summary);
             self.events.push_back(NodeEvent::Closed(id.clone()));
+            if next.is_none() {
+                return;
+            }
+            self.lingering.insert(id.clone(), c);
+        } else if reaped && next.is_none() {
+            self.lingering.remove(id);
             return;
         }
-        if let Some(at) = c.next_deadline() {
+        if let Some(at) = next {
             self.deadline_of.insert(id.clone(), at);
             self.deadlines.insert((at, id.clone()));
         }

@@ -36,6 +36,9 @@ pub enum TimerKind {
     Duties,
     /// A pending joiner announces its key package again (its welcome may have been lost).
     Reannounce,
+    /// A member removed by an acknowledged commit stops answering the traffic of the epoch
+    /// it left.
+    Linger,
 }
 
 /// Deadlines keyed by timer kind.
@@ -114,6 +117,7 @@ impl TimerKind {
             TimerKind::Escalation => out.push(7),
             TimerKind::Duties => out.push(8),
             TimerKind::Reannounce => out.push(9),
+            TimerKind::Linger => out.push(10),
         }
     }
 }

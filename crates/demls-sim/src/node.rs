@@ -432,11 +432,9 @@ impl SimNode {
                     });
                 }
             }
-            self.deadline = if c.phase() == Phase::Closed {
-                None
-            } else {
-                c.next_deadline().map(|d| tb.virtual_ns(d))
-            };
+            // A closed member may linger (it answers the epoch it left until its last
+            // deadline).
+            self.deadline = c.next_deadline().map(|d| tb.virtual_ns(d));
         } else {
             self.deadline = None;
         }
@@ -469,11 +467,7 @@ impl SimNode {
         let inbox = std::mem::take(&mut self.inbox);
         for (t, _, bytes) in inbox {
             self.fire_deadlines(tb, config, |d| d < t, &mut out);
-            if self
-                .conv
-                .as_ref()
-                .is_some_and(|c| c.phase() != Phase::Closed)
-            {
+            if self.conv.as_ref().is_some_and(listening) {
                 out.push(self.apply(tb, config, t, Input::Packet(bytes)));
             }
         }
@@ -623,4 +617,10 @@ fn action_text(a: &demls_core::Action) -> String {
         } => format!("elect [{}] retry {retry_round}", names(stewards)),
         A::Deadlock => "deadlock".to_owned(),
     }
+}
+
+/// Whether a conversation still takes packets: a member, a pending joiner, or a closed
+/// member that lingers after its removal (it has a deadline left).
+pub(crate) fn listening(c: &Conversation) -> bool {
+    c.phase() != Phase::Closed || c.next_deadline().is_some()
 }

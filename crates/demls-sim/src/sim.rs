@@ -638,7 +638,7 @@ impl Sim {
         if node
             .conv
             .as_ref()
-            .is_none_or(|c| c.phase() == Phase::Closed)
+            .is_none_or(|c| !crate::node::listening(c))
         {
             return;
         }
@@ -728,7 +728,11 @@ impl Sim {
             {
                 continue;
             }
-            if self.nodes[to].phase() == Some(Phase::Closed) {
+            if self.nodes[to]
+                .conv
+                .as_ref()
+                .is_some_and(|c| !crate::node::listening(c))
+            {
                 continue;
             }
             let link = netem::link_of(&self.scenario.network, from, to);

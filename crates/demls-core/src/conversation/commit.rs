@@ -621,19 +621,24 @@ impl Conversation {
             .copied()
             .collect();
         // "Self-Removal" never commits its own removal, so a member whose removal it holds
-        // approved, when a commit removed nobody, opens a leave: the committer did not know of
-        // the approval — made in an epoch before some current members joined, or decided
-        // late, at the deadline, by this member alone — and a leave is approved by every
-        // honest member at once (the simulator: `demls-sim --generated 247066367802075
-        // --mode liveness`, a removal decided only by its target, never committed). A commit
-        // that removed someone may have deferred it (one removal per commit).
-        let own_removal_unknown = removed.is_empty()
-            && roster.len() > 1
-            && carried.iter().any(|d| {
-                self.actions
-                    .get(d)
-                    .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
-            });
+        // approved, when a second commit in a row removed nobody, opens a leave: the
+        // committers did not know of the approval — made in an epoch before some current
+        // members joined, or decided late, at the deadline, by this member alone — and a
+        // leave is approved by every honest member at once (the simulator: `demls-sim
+        // --generated 247066367802075 --mode liveness`, a removal decided only by its
+        // target, never committed). One such commit proves little: a commit that removed
+        // someone else (one removal per commit) or an election's commit may have deferred it.
+        let own_removal_held = carried.iter().any(|d| {
+            self.actions
+                .get(d)
+                .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
+        });
+        self.own_removal_stalls = if own_removal_held && removed.is_empty() {
+            self.own_removal_stalls.saturating_add(1)
+        } else {
+            0
+        };
+        let own_removal_unknown = self.own_removal_stalls >= 2 && roster.len() > 1;
         self.rejected.retain(|d| !committed.contains(d));
         let rejected = &self.rejected;
         let retired = &self.retired;

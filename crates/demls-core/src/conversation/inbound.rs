@@ -23,10 +23,17 @@ use crate::timers::TimerKind;
 impl Conversation {
     /// Handles a packet received on the welcome or conversation channel. See the type-level
     /// contract: drain the outputs afterwards.
+    ///
+    /// A closed conversation refuses every packet with [`Error::Closed`] and changes
+    /// nothing — except for a minute after a commit removed this member: it then answers
+    /// MLS messages of the epoch it left by relaying that commit's certificate (the
+    /// committer may still be waiting for this member's acknowledgement). It has a
+    /// [`next_deadline`](Self::next_deadline) until then; keep feeding it packets and ticks
+    /// if you can, or drop it.
     pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
         let now = self.clock.advance(now);
         if self.phase == Phase::Closed {
-            return Err(Error::Closed);
+            return self.answer_while_closed(now, bytes);
         }
         let limits = Limits {
             max_message_len: self.config.max_packet_len,

@@ -166,6 +166,12 @@ pub struct Conversation {
     /// The welcome of this member's last commit that added members, sent again when one of
     /// them announces its key package again (the welcome was lost).
     kept_welcome: Option<catch_up::KeptWelcome>,
+    /// A closed member's acknowledgements of the commit that removed it, answered to the
+    /// committer's re-sends for a while ([`catch_up::Linger`]).
+    linger: Option<catch_up::Linger>,
+    /// How many commits in a row removed nobody while this member held its own removal
+    /// approved (at two it opens a leave, see `on_epoch_change`).
+    own_removal_stalls: u8,
     /// A pending joiner's key package announcement (the key package bytes), published again
     /// every `catch_up::REANNOUNCE_INTERVAL` until a welcome arrives; empty otherwise.
     announcement: Vec<u8>,
@@ -325,6 +331,8 @@ impl Conversation {
             round: round::CommitRound::default(),
             catch_up: Default::default(),
             kept_welcome: None,
+            linger: None,
+            own_removal_stalls: 0,
             announcement: Vec::new(),
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
@@ -465,6 +473,14 @@ impl Conversation {
             }
             None => h.update([0]),
         }
+        match &self.linger {
+            Some(l) => {
+                h.update([1]);
+                l.hash(&mut h);
+            }
+            None => h.update([0]),
+        }
+        h.update([self.own_removal_stalls]);
         lp(&mut h, &self.announcement);
         for d in &self.rejected {
             h.update(d.0);
@@ -650,6 +666,7 @@ impl Conversation {
                         .set(TimerKind::Reannounce, now + catch_up::REANNOUNCE_INTERVAL);
                 }
             }
+            TimerKind::Linger => self.linger = None,
             TimerKind::ReassemblyExpiry => {
                 if let Some(cutoff) = now.checked_sub(self.config.reassembly_expiry) {
                     self.reassembly.expire(cutoff);

@@ -1288,6 +1288,7 @@ impl Conversation {
                     .iter()
                     .filter(|d| self.approved.contains(d))
                     .count();
+        let left_epoch = self.epoch().map_or(0, |e| e.0);
         if self.needs_acks() {
             self.keep_certificate(&winner.committer.clone(), &winner.raw, &winner.digest);
         }
@@ -1341,7 +1342,17 @@ impl Conversation {
             self.report_violation(winner.committer.clone(), ViolationKind::Censorship);
         }
         if self_removed {
+            // The certificate just kept: what this member answers the others' traffic of
+            // the epoch it leaves with, for a while ([`super::catch_up::Linger`]).
+            let certificate = self
+                .catch_up
+                .back()
+                .filter(|c| c.epoch == left_epoch)
+                .map(|c| c.messages().to_vec());
             self.close();
+            if let Some(messages) = certificate {
+                self.linger(now, left_epoch, messages);
+            }
             return Ok(());
         }
         let (added, removed) = self.roster_change(&before)?;
