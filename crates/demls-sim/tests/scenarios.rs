@@ -599,6 +599,16 @@ fn a_deadline_yes_against_an_early_no_is_owed_no_commit() {
 }
 
 #[test]
+fn a_member_left_alone_commits_the_approvals_its_welcome_carried() {
+    // A joiner holds its Welcome's carried approvals on the committer's word until ⌈n/3⌉
+    // other members vouch for them ("Joiners"). Churn left this one alone in the group with
+    // a carried add: nobody could vouch, and it elected itself every epoch for minutes.
+    // Alone, the decisions become its own (`demls-sim --generated 16252718331880 --mode
+    // liveness`; `run` fails on any violation).
+    run_generated_liveness(16_252_718_331_880);
+}
+
+#[test]
 fn a_member_that_finalized_no_early_is_not_owed_the_commit_of_the_deadline_yes() {
     // The other side of the same divergence: the single steward decided an add YES at its
     // deadline (it missed a NO vote) and committed it; a member that had finalized it NO

@@ -4,7 +4,7 @@
 //! round around them is in `round.rs`.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest, ProposalKind, VotingMachine};
 use openmls::prelude::{KeyPackage, LeafNodeIndex, StagedCommit};
@@ -118,6 +118,12 @@ impl Conversation {
                     }
                     if yes || emergency {
                         if yes {
+                            if action.is_removal()
+                                && action.subject() == Some(&self.me)
+                                && self.own_removal_since.is_none()
+                            {
+                                self.own_removal_since = Some(self.clock.unix_ms(now).0);
+                            }
                             self.approved.insert(proposal);
                         } else {
                             // Recorded by the next commit: the creator's penalty.
@@ -620,25 +626,39 @@ impl Conversation {
             })
             .copied()
             .collect();
-        // "Self-Removal" never commits its own removal, so a member whose removal it holds
-        // approved, when a second commit in a row removed nobody, opens a leave: the
-        // committers did not know of the approval — made in an epoch before some current
-        // members joined, or decided late, at the deadline, by this member alone — and a
-        // leave is approved by every honest member at once (the simulator: `demls-sim
-        // --generated 247066367802075 --mode liveness`, a removal decided only by its
-        // target, never committed). One such commit proves little: a commit that removed
-        // someone else (one removal per commit) or an election's commit may have deferred it.
+        // "Self-Removal" never commits its own removal, so a member that held its own
+        // removal approved for a commit round (freeze window and candidate window) before a
+        // commit that removed nobody, and not in it, opens a leave: that committer did not know
+        // of the approval — made in an epoch before some current members joined, or decided
+        // late, at the deadline, by this member alone — and a leave is approved by every
+        // honest member at once (the simulator: `demls-sim --generated 247066367802075
+        // --mode liveness`, a removal decided only by its target, never committed). A commit
+        // that removed someone may have deferred it (one removal per commit), and one that
+        // came within a round of the approval may have been built before the committer
+        // decided it.
         let own_removal_held = carried.iter().any(|d| {
             self.actions
                 .get(d)
                 .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
         });
-        self.own_removal_stalls = if own_removal_held && removed.is_empty() {
-            self.own_removal_stalls.saturating_add(1)
-        } else {
-            0
+        let now_ms = self.clock.unix_ms(now).0;
+        let round_ms = (self.config.freeze_window
+            + self
+                .gov
+                .as_ref()
+                .map_or(Duration::ZERO, |g| g.config.candidate_window))
+        .as_millis() as u64;
+        let own_removal_unknown = removed.is_empty()
+            && roster.len() > 1
+            && own_removal_held
+            && self
+                .own_removal_since
+                .is_some_and(|since| now_ms >= since.saturating_add(round_ms));
+        self.own_removal_since = match (own_removal_held, self.own_removal_since) {
+            (false, _) => None,
+            (true, Some(since)) if !own_removal_unknown => Some(since),
+            (true, _) => Some(now_ms), // from now on (again, after opening the leave)
         };
-        let own_removal_unknown = self.own_removal_stalls >= 2 && roster.len() > 1;
         self.rejected.retain(|d| !committed.contains(d));
         let rejected = &self.rejected;
         let retired = &self.retired;
@@ -657,6 +677,13 @@ impl Conversation {
         let (approved, rejected) = (&self.approved, &self.rejected);
         self.unconfirmed
             .retain(|d| approved.contains(d) || rejected.contains(d));
+        if roster.len() == 1 {
+            // Alone, nobody is left to vouch for a decision this member took on another's
+            // word, and nobody is left to mislead: it becomes its own (an add a joiner got
+            // from its welcome waited for ever: `demls-sim --generated 16252718331880
+            // --mode liveness`).
+            self.unconfirmed.clear();
+        }
         if !self.approved.is_empty() {
             self.arm_freeze(now);
         }

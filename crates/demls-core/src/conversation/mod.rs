@@ -169,9 +169,9 @@ pub struct Conversation {
     /// A closed member's acknowledgements of the commit that removed it, answered to the
     /// committer's re-sends for a while ([`catch_up::Linger`]).
     linger: Option<catch_up::Linger>,
-    /// How many commits in a row removed nobody while this member held its own removal
-    /// approved (at two it opens a leave, see `on_epoch_change`).
-    own_removal_stalls: u8,
+    /// Since when (Unix ms) this member holds its own removal approved (a commit a round
+    /// later that did not apply it makes it open a leave, see `on_epoch_change`).
+    own_removal_since: Option<u64>,
     /// A pending joiner's key package announcement (the key package bytes), published again
     /// every `catch_up::REANNOUNCE_INTERVAL` until a welcome arrives; empty otherwise.
     announcement: Vec<u8>,
@@ -332,7 +332,7 @@ impl Conversation {
             catch_up: Default::default(),
             kept_welcome: None,
             linger: None,
-            own_removal_stalls: 0,
+            own_removal_since: None,
             announcement: Vec::new(),
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
@@ -480,7 +480,13 @@ impl Conversation {
             }
             None => h.update([0]),
         }
-        h.update([self.own_removal_stalls]);
+        match self.own_removal_since {
+            None => h.update([0]),
+            Some(ms) => {
+                h.update([1]);
+                h.update(ms.to_be_bytes());
+            }
+        }
         lp(&mut h, &self.announcement);
         for d in &self.rejected {
             h.update(d.0);

@@ -384,7 +384,13 @@ impl Conversation {
                 w.u64(l.relayed.last_ms);
             }
         }
-        w.u8(self.own_removal_stalls);
+        match self.own_removal_since {
+            None => w.u8(0),
+            Some(ms) => {
+                w.u8(1);
+                w.u64(ms);
+            }
+        }
         w.bytes(&self.announcement);
         Ok(w.0)
     }
@@ -681,7 +687,11 @@ impl Conversation {
             }
             _ => return Err(bad("invalid linger flag")),
         };
-        c.own_removal_stalls = r.u8()?;
+        c.own_removal_since = match r.u8()? {
+            0 => None,
+            1 => Some(r.u64()?),
+            _ => return Err(bad("invalid own-removal flag")),
+        };
         c.announcement = r.bytes()?.to_vec();
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
