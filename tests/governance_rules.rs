@@ -1299,3 +1299,39 @@ fn a_removed_member_answers_the_epoch_it_left_with_the_certificate() {
     assert_eq!(err, Error::Closed);
     assert_eq!(net.members[1].state_digest(), before);
 }
+
+/// Catch-up relayers are the next members in the roster's order *that were in the epoch*:
+/// a member that missed a commit adding two members, which come right after it in the
+/// roster, was otherwise relayed to by the joiners only — which hold no certificate of the
+/// commit that added them — and stayed behind for good (`demls-sim --generated
+/// 165123477104928 --mode liveness`).
+#[test]
+fn a_late_member_is_relayed_to_by_members_the_commit_did_not_add() {
+    let mut net = network(432, 3, |_| {});
+    let epoch = net.members[0].epoch().unwrap();
+    let late = 2;
+    net.deaf = vec![late];
+    let (x, y) = (net.join(), net.join());
+    step_until(&mut net, "both joiners are in", |net| {
+        net.members[x].phase() == Phase::Member && net.members[y].phase() == Phase::Member
+    });
+    let now_epoch = net.members[0].epoch().unwrap();
+    assert_eq!(now_epoch.0, epoch.0 + 1, "one commit added both");
+    let roster = net.members[0].roster();
+    assert_eq!(
+        &roster[roster.len() - 2..],
+        &[name(x), name(y)],
+        "the joiners come right after the late member"
+    );
+    net.deaf.clear();
+    assert_eq!(net.members[late].epoch(), Some(epoch));
+    // The late member speaks in its epoch: the members that were in it relay.
+    let now = net.now;
+    net.members[late].send_message(now, b"anyone?").unwrap();
+    net.drain(late);
+    step_until(&mut net, "the late member catches up", |net| {
+        net.members[late].epoch() == Some(now_epoch)
+    });
+    net.run();
+    net.assert_agreement();
+}

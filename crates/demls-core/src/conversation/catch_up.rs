@@ -13,7 +13,8 @@
 //! word, so a Byzantine relayer can only withhold.
 //!
 //! To bound traffic, only the two members after the late one in the roster's order relay
-//! (a relayer that is itself behind has nothing to relay), each at most
+//! (skipping the members the commit added, which hold no certificate of it; a relayer
+//! that is itself behind has nothing to relay), each at most
 //! [`MAX_RELAYS_PER_MEMBER`] times in a row and then once per [`RELAY_BACKOFF_MS`] (the late
 //! member's resends at its escalation timer ask again, in case a relay was lost).
 //!
@@ -281,7 +282,16 @@ impl Conversation {
     /// last commit's certificate if this member is one of its relayers and has not relayed it
     /// to `sender` too often.
     pub(super) fn relay_certificate_to(&mut self, now: Instant, sender: &MemberId, epoch: u64) {
-        let roster = self.roster();
+        // The members the commit added hold no certificate of it (they joined by its
+        // welcome): relayers are picked among the others, or a late member whose next ones
+        // in the roster all joined by that commit would never be relayed to (the simulator:
+        // `demls-sim --generated 165123477104928 --mode liveness`).
+        let joined = self.membership_changes.get(&(epoch + 1));
+        let roster: Vec<MemberId> = self
+            .roster()
+            .into_iter()
+            .filter(|m| m == sender || joined.is_none_or(|j| j.binary_search(m).is_err()))
+            .collect();
         let Some(pos) = roster.iter().position(|m| m == sender) else {
             return;
         };
