@@ -626,7 +626,7 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
     }
     if m.liveness_beyond_fault_model > 0 {
         println!(
-            "  beyond model      {} liveness failures in a group that ended with fewer than 2n/3 honest members",
+            "  beyond model      {} liveness failures in a group that ended with fewer than 2n/3 honest, welcomed members",
             m.liveness_beyond_fault_model
         );
     }

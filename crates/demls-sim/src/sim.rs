@@ -1853,7 +1853,10 @@ impl Sim {
         }
         // BRIEF §6.6 owes liveness "after faults heal, ≥ 2n/3 honest and connected": a group
         // whose roster ends a third or more Byzantine (churn took honest members out, down
-        // to two-member groups with one Byzantine member) is outside that premise.
+        // to two-member groups with one Byzantine member) is outside that premise. So is
+        // one whose honest members include joiners that never got in — in the roster, never
+        // welcomed: a Byzantine committer withheld the Welcome only it could send (counted
+        // only with Byzantine members; without, a lost Welcome is ours to recover).
         let roster = honest_members()
             .filter(|(_, c)| c.epoch().map(|e| e.0) == latest)
             .map(|(_, c)| c.roster())
@@ -1863,7 +1866,20 @@ impl Sim {
             .iter()
             .filter(|m| self.byz_ids.contains_key(*m))
             .count();
-        if 3 * (roster.len() - byzantine) < 2 * roster.len() {
+        let joined = |m: &MemberId| {
+            self.nodes
+                .iter()
+                .any(|n| n.id == *m && n.phase() == Some(Phase::Member))
+        };
+        let never_welcomed = if self.byz.is_empty() {
+            0
+        } else {
+            roster
+                .iter()
+                .filter(|m| !self.byz_ids.contains_key(*m) && !joined(m))
+                .count()
+        };
+        if 3 * (roster.len() - byzantine - never_welcomed) < 2 * roster.len() {
             self.liveness_beyond_fault_model += found.len() as u64;
             return;
         }

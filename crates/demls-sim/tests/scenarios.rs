@@ -599,6 +599,17 @@ fn a_deadline_yes_against_an_early_no_is_owed_no_commit() {
 }
 
 #[test]
+fn liveness_is_not_owed_when_a_byzantine_committer_withheld_a_welcome() {
+    // An equivocating steward's commit added a node and its Welcome — which only the
+    // committer can send — never came: the node stays in the roster, never a member, and
+    // with the Byzantine member the group has fewer than 2n/3 honest members that are
+    // connected (BRIEF §6.6's premise). Counted beyond the fault model (`demls-sim
+    // --generated 118053396795876 --mode liveness`).
+    let m = run_generated_liveness(118_053_396_795_876);
+    assert!(m.liveness_beyond_fault_model > 0, "{m:?}");
+}
+
+#[test]
 fn a_member_left_alone_commits_the_approvals_its_welcome_carried() {
     // A joiner holds its Welcome's carried approvals on the committer's word until ⌈n/3⌉
     // other members vouch for them ("Joiners"). Churn left this one alone in the group with
