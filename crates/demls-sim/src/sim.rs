@@ -136,6 +136,10 @@ struct ProposalLife {
     /// The honest members that finalized it NO early (by the interval rule: final whatever
     /// the missing votes are).
     early_no: BTreeSet<usize>,
+    /// The honest members whose decision is NO at the deadline (not revised since).
+    deadline_no: BTreeSet<usize>,
+    /// Some honest member finalized it YES early.
+    early_yes: bool,
     /// The epoch of the first commit that applied its change, however it was decided.
     applied_epoch: Option<u64>,
 }
@@ -144,9 +148,13 @@ impl ProposalLife {
     /// When an honest steward first finalized it YES — unless another honest member
     /// finalized it NO early: a YES that contradicts a final decision was taken at a
     /// deadline by a member that missed votes (§4's deadline divergence) and is owed no
-    /// commit.
+    /// commit; nor is one that only deadline decisions back against other honest members'
+    /// deadline NO.
     fn steward_yes(&self) -> Option<u64> {
-        if !self.early_no.is_empty() {
+        // Also owed none: a YES taken at a deadline while other honest members decided NO
+        // at theirs, and nobody honest finalized it YES early — the honest members'
+        // deadline decisions diverged, and neither side can justify the other's.
+        if !self.early_no.is_empty() || (!self.deadline_no.is_empty() && !self.early_yes) {
             return None;
         }
         self.steward_yes.values().min().copied()
@@ -815,6 +823,8 @@ impl Sim {
                         committed: None,
                         committed_epoch: None,
                         early_no: BTreeSet::new(),
+                        deadline_no: BTreeSet::new(),
+                        early_yes: false,
                         applied_epoch: None,
                     });
                     let creator_is_me = *creator == self.nodes[r.node].id;
@@ -866,15 +876,27 @@ impl Sim {
                         if honest && !yes && decision.by == DecidedBy::Early {
                             p.early_no.insert(r.node);
                         }
-                        let first = p.decided.is_none();
+                        if honest && !yes && decision.by == DecidedBy::Deadline {
+                            p.deadline_no.insert(r.node);
+                        }
+                        if honest && yes {
+                            p.deadline_no.remove(&r.node); // revised
+                            p.early_yes |= decision.by == DecidedBy::Early;
+                        }
+                        // The run's view of the decision is the honest members': a Byzantine
+                        // voter's own NO (it may equivocate) made an honest approval, and
+                        // its commit, go unrecorded (`demls-sim --generated 103641623726844
+                        // --mode liveness --byzantine-mix any`). Any honest YES — a revision,
+                        // or the other side of a deadline divergence — turns it YES.
+                        let first = honest && p.decided.is_none();
                         let turned_yes =
-                            revised && yes && matches!(p.decided, Some((_, Outcome::No)));
+                            honest && yes && matches!(p.decided, Some((_, Outcome::No)));
                         if first || turned_yes {
                             p.decided = Some((r.time, decision.outcome));
                             p.queue_ahead = waiting;
                         }
                         let moot = p.key.as_ref().is_none_or(|k| self.applied.contains(k));
-                        if (first || turned_yes || yes) && moot {
+                        if honest && (first || turned_yes || yes) && moot {
                             // A governance proposal (nothing to commit to the roster), or
                             // approved after the change already happened (a late decision
                             // of a past epoch's proposal, also one another member decided

@@ -571,10 +571,25 @@ fn swarm_cases_that_forked_keep_every_safety_invariant() {
 /// Runs swarm case `case` (drawn Byzantine mix) as `demls-sim --generated CASE --mode
 /// liveness` does: healed at the end of the workload, with repair.
 fn run_generated_liveness(case: u64) -> Summary {
-    let mut s = Scenario::generate_mixed(case, ByzantineMix::Drawn);
+    run_generated_liveness_mixed(case, ByzantineMix::Drawn)
+}
+
+fn run_generated_liveness_mixed(case: u64, mix: ByzantineMix) -> Summary {
+    let mut s = Scenario::generate_mixed(case, mix);
     s.mode = Mode::Liveness;
     s.network.repair = true;
     run(&s)
+}
+
+#[test]
+fn a_byzantine_voters_no_does_not_hide_an_honest_approval_and_its_commit() {
+    // The equivocating steward decided a member's leave NO (its own view) before any honest
+    // member decided it YES; the run took the Byzantine NO for the proposal's decision,
+    // never recorded the honest commit of the leave, and reported it as never committed
+    // (`demls-sim --generated 103641623726844 --mode liveness --byzantine-mix any`; `run`
+    // fails on any violation).
+    let m = run_generated_liveness_mixed(103_641_623_726_844, ByzantineMix::Any);
+    assert!(m.committed > 0, "{m:?}");
 }
 
 #[test]
@@ -617,6 +632,17 @@ fn a_member_left_alone_commits_the_approvals_its_welcome_carried() {
     // Alone, the decisions become its own (`demls-sim --generated 16252718331880 --mode
     // liveness`; `run` fails on any violation).
     run_generated_liveness(16_252_718_331_880);
+}
+
+#[test]
+fn a_deadline_yes_against_honest_deadline_nos_is_owed_no_commit() {
+    // Votes lost past the deadline (and a Byzantine voter's equivocation) split the honest
+    // members' deadline decisions on a removal: one steward YES, five members NO, nobody
+    // honest final either way. Neither side can justify the other's commit; the YES is a
+    // divergence, not an approval the group owes a commit (`demls-sim --generated
+    // 179615213454548 --mode liveness`).
+    let m = run_generated_liveness(179_615_213_454_548);
+    assert!(m.deadline_divergences > 0, "{m:?}");
 }
 
 #[test]
