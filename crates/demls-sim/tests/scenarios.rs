@@ -582,6 +582,16 @@ fn run_generated_liveness_mixed(case: u64, mix: ByzantineMix) -> Summary {
 }
 
 #[test]
+fn a_member_that_missed_a_rounds_acknowledgements_follows_the_others_to_the_next() {
+    // An equivocating committer split round 0; the members that saw it dead moved to round
+    // 1, and one that had missed an acknowledgement of round 0 waited for it for ever — its
+    // sender had moved on. ⌈n/3⌉ members acknowledging in later rounds now take it along
+    // (`demls-sim --generated 190550702457759 --mode liveness`; `run` fails on any
+    // violation).
+    run_generated_liveness(190_550_702_457_759);
+}
+
+#[test]
 fn a_byzantine_voters_no_does_not_hide_an_honest_approval_and_its_commit() {
     // The equivocating steward decided a member's leave NO (its own view) before any honest
     // member decided it YES; the run took the Byzantine NO for the proposal's decision,
@@ -636,12 +646,11 @@ fn a_member_left_alone_commits_the_approvals_its_welcome_carried() {
 
 #[test]
 fn a_deadline_yes_against_honest_deadline_nos_is_owed_no_commit() {
-    // Votes lost past the deadline (and a Byzantine voter's equivocation) split the honest
-    // members' deadline decisions on a removal: one steward YES, five members NO, nobody
-    // honest final either way. Neither side can justify the other's commit; the YES is a
-    // divergence, not an approval the group owes a commit (`demls-sim --generated
-    // 179615213454548 --mode liveness`).
-    let m = run_generated_liveness(179_615_213_454_548);
+    // Votes lost past the deadline split the honest members' deadline decisions: some YES,
+    // some NO, nobody honest final either way. Neither side can justify the other's
+    // commit; the YES is a divergence, not an approval the group owes a commit (`demls-sim
+    // --generated 107809773561118 --mode liveness`: four such proposals).
+    let m = run_generated_liveness(107_809_773_561_118);
     assert!(m.deadline_divergences > 0, "{m:?}");
 }
 

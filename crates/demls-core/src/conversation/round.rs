@@ -577,6 +577,23 @@ impl Conversation {
         best + unheard < self.ack_quorum()
     }
 
+    /// Whether ⌈n/3⌉ members acknowledged in rounds after `round`: one of them is honest,
+    /// and an honest member leaves a round only once it is dead (by induction, the first
+    /// honest member to leave it saw it dead), so no candidate can win it any more. A member
+    /// that missed acknowledgements of `round` follows them, instead of waiting for ever
+    /// for members that moved on (the simulator: `demls-sim --generated 190550702457759
+    /// --mode liveness`). Fewer would not do: Byzantine members that acknowledged a
+    /// candidate in `round` to some members and then moved on would hide that quorum.
+    fn round_left(&self, round: u32) -> bool {
+        let later: BTreeSet<&MemberId> = self
+            .round
+            .acks
+            .range((round.saturating_add(1), [0; 32])..)
+            .flat_map(|(_, a)| a.iter())
+            .collect();
+        later.len() >= self.roster().len().div_ceil(3).max(1)
+    }
+
     fn record_ack(&mut self, round: u32, digest: [u8; 32], member: MemberId) {
         self.round
             .acks
@@ -724,7 +741,7 @@ impl Conversation {
             return;
         }
         let before = self.round.ack_round;
-        while self.round_dead(self.round.ack_round) {
+        while self.round_dead(self.round.ack_round) || self.round_left(self.round.ack_round) {
             self.round.ack_round += 1;
         }
         let round = self.round.ack_round;
