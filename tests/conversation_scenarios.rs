@@ -478,23 +478,7 @@ fn an_add_decided_after_its_member_joined_and_left_is_moot() {
             _ => None,
         })
         .expect("the steward opened the add");
-    let key_package = net
-        .records
-        .iter()
-        .find_map(|r| match r {
-            Record::Sent(i, t) if *i == x && t.channel == demls::core::Channel::Welcome => {
-                use prost::Message as _;
-                match demls::wire::v1::Packet::decode(t.payload.as_slice())
-                    .unwrap()
-                    .body
-                {
-                    Some(demls::wire::v1::packet::Body::KeyPackage(k)) => Some(k.key_package),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-        .expect("the joiner's key package");
+    let key_package = net.announced_key_package(x);
     let second_add = net.members[1].propose_add(net.now, &key_package).unwrap();
     net.drain(1);
     net.run_for(Duration::from_millis(500));
@@ -558,6 +542,13 @@ fn a_member_whose_removal_only_it_approved_leaves_when_a_commit_passes_it_by() {
     let removal = net.members[1].propose_remove(net.now, &name(3)).unwrap();
     net.drain(1);
     net.run_for(Duration::from_secs(1));
+    // The target votes on it too: its creator heard another vote, so it does not propose it
+    // again (`a_removal_nobody_heard_is_proposed_again_for_the_group_to_vote`).
+    net.members[3]
+        .vote(net.now, removal, demls::consensus::Choice::Yes)
+        .unwrap();
+    net.drain(3);
+    net.run_for(Duration::from_secs(1));
     net.deaf.clear();
     net.run(); // the deadline passes
     for i in [1, 3] {
@@ -611,33 +602,51 @@ fn the_last_member_leaves_by_closing_the_conversation() {
     assert_eq!(epochs_after, 0, "no commit after the last member's leave");
 }
 
-#[test]
-fn a_leave_nobody_heard_is_opened_again_until_it_is_committed() {
-    // The leaver's proposal is lost on its way out: the leaver decides it alone at the
-    // deadline (silent voters count as YES), and may not commit its own removal. It opens the
-    // leave again, the others approve it at once and commit it.
-    let mut net = group_one_by_one(4, 42);
-    let lost = net.members[3].leave(net.now).unwrap();
-    while net.members[3].poll_transmit().is_some() {}
-    net.drain(3);
+/// Member 1 of a group of four proposes (`Leave` by member 3, or member 3's `Remove` by
+/// member 1) a proposal lost on its way out: its creator decides it alone at the deadline
+/// (silent voters count as YES), opens it again, and the group commits that one.
+fn a_lost_removal_of_member_3_is_opened_again(seed: u64, creator: usize) {
+    let mut net = group_one_by_one(4, seed);
+    let lost = match creator {
+        3 => net.members[3].leave(net.now),
+        c => net.members[c].propose_remove(net.now, &name(3)),
+    }
+    .unwrap();
+    while net.members[creator].poll_transmit().is_some() {}
+    net.drain(creator);
     net.run();
     assert!(
-        net.events(3).iter().any(|e| matches!(e,
+        net.events(creator).iter().any(|e| matches!(e,
             Event::ProposalDecided { proposal, decision, .. }
                 if *proposal == lost && decision.outcome == demls::consensus::Outcome::Yes)),
-        "the leaver approved its lost leave alone"
+        "the creator approved its lost proposal alone"
     );
     assert!(
         !net.events(0).iter().any(|e| matches!(e,
             Event::ProposalOpened { proposal, .. } if *proposal == lost)),
-        "the others never heard of the lost leave"
+        "the others never heard of the lost proposal"
     );
     assert_eq!(net.members[3].phase(), Phase::Closed);
     assert_eq!(net.members[0].roster(), vec![name(0), name(1), name(2)]);
     assert!(net.events(0).iter().any(|e| matches!(e,
-        Event::ProposalOpened { action: Action::Leave(m), proposal, .. }
+        Event::ProposalOpened { action: Action::Leave(m) | Action::Remove(m), proposal, .. }
             if *m == name(3) && *proposal != lost)));
     net.assert_agreement();
+}
+
+#[test]
+fn a_leave_nobody_heard_is_opened_again_until_it_is_committed() {
+    // The leaver may not commit its own removal; it opens the leave again, and the others
+    // approve it at once and commit it.
+    a_lost_removal_of_member_3_is_opened_again(42, 3);
+}
+
+#[test]
+fn a_removal_nobody_heard_is_proposed_again_for_the_group_to_vote() {
+    // Nobody can commit a decision nobody else voted on: the creator proposes the removal
+    // again in the current epoch; the group votes on it (here YES, automatically) and
+    // commits it.
+    a_lost_removal_of_member_3_is_opened_again(45, 1);
 }
 
 #[test]

@@ -584,22 +584,7 @@ fn proposals_that_break_the_membership_rules_are_refused() {
     step_until(&mut net, "the node is admitted", |net| {
         net.members[x].phase() == Phase::Member
     });
-    let key_package = net
-        .records
-        .iter()
-        .find_map(|r| match r {
-            Record::Sent(i, t) if *i == x && t.channel == Channel::Welcome => {
-                match demls::wire::v1::Packet::decode(t.payload.as_slice())
-                    .unwrap()
-                    .body
-                {
-                    Some(demls::wire::v1::packet::Body::KeyPackage(k)) => Some(k.key_package),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-        .expect("the joiner's key package");
+    let key_package = net.announced_key_package(x);
     let now = net.now;
     net.members[3].propose_add(now, &key_package).unwrap();
     let stale_add = take_transmits(&mut net, 3);

@@ -219,6 +219,27 @@ impl Net {
         }
     }
 
+    /// The key package member `i` announced on the welcome channel (the bytes
+    /// `propose_add` takes).
+    pub fn announced_key_package(&self, i: usize) -> Vec<u8> {
+        use prost::Message as _;
+        self.records
+            .iter()
+            .find_map(|r| match r {
+                Record::Sent(j, t) if *j == i && t.channel == demls::core::Channel::Welcome => {
+                    match demls::wire::v1::Packet::decode(t.payload.as_slice())
+                        .unwrap()
+                        .body
+                    {
+                        Some(demls::wire::v1::packet::Body::KeyPackage(k)) => Some(k.key_package),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .expect("the node announced its key package")
+    }
+
     /// Replaces every member by the restoration of its snapshot, taken now.
     pub fn snapshot_and_restore_all(&mut self) {
         for i in 0..self.members.len() {

@@ -1524,38 +1524,65 @@ impl Conversation {
             && !approved().any(|a| matches!(a, ParsedAction::Add { .. }))
     }
 
-    /// Whether this member's own leave was approved here but, as far as it can tell, by
-    /// nobody else: no other member's vote on any of its leaves was heard, and no leave of
-    /// it is still open in the current epoch. Sent into a partition, a leave is decided
-    /// alone at its deadline and the others never learn of it; the leaver may not commit
-    /// its own removal ("Self-Removal"), so it opens the leave again, in the current epoch
-    /// — a leave is not subject to voting and honest members approve it at once. At most
-    /// one open leave at a time, so at most one per voting period while the partition
-    /// lasts.
-    fn own_leave_stranded(&self) -> bool {
+    /// The removals this member proposed — its own leave, or another member's removal —
+    /// that it approved but, as far as it can tell, nobody else did: no other member's vote
+    /// on any of its proposals for that member was heard, and none is still open in the
+    /// current epoch. Sent into a partition, such a proposal is decided by its creator alone
+    /// at its deadline (silent voters counted YES) and the others never learn of it; nobody
+    /// can commit it (the others cannot check a decision nobody voted on, and a leaver may
+    /// not commit its own removal, "Self-Removal"), so the creator opens it again, in the
+    /// current epoch, for the group to vote on (a leave is approved by every honest member
+    /// at once). At most one open at a time per member removed, so at most one per voting
+    /// period while the partition lasts. (The simulator: `demls-sim --generated
+    /// 61999880253394 --mode liveness` for a leave, `--generated 161107420471090
+    /// --byzantine-mix any` for a removal.)
+    fn stranded_own_removals(&self) -> Vec<ParsedAction> {
         let Some(voting) = self.voting.as_ref() else {
-            return false;
+            return Vec::new();
         };
-        let own_leave = |d: &ProposalDigest| matches!(self.actions.get(d), Some(ParsedAction::Leave { member }) if *member == self.me);
+        let roster = self.roster();
+        if roster.len() < 2 {
+            return Vec::new();
+        }
         let machine_of = |d: &ProposalDigest| {
             std::iter::once(voting)
                 .chain(self.retired.values())
                 .find(|v| v.proposal(d).is_some())
         };
-        let mut approved = false;
-        for d in self.actions.keys().filter(|d| own_leave(d)) {
+        // Per member removed: (approved here, blocked: open, or heard by another member).
+        let mut targets: BTreeMap<&MemberId, (bool, bool)> = BTreeMap::new();
+        for (d, action) in &self.actions {
+            let target = match action {
+                ParsedAction::Leave { member } if *member == self.me => member,
+                ParsedAction::Remove { member } => member,
+                _ => continue,
+            };
             let Some(machine) = machine_of(d) else {
                 continue;
             };
+            if machine
+                .proposal(d)
+                .is_none_or(|p| p.header.creator != self.me)
+            {
+                continue;
+            }
+            let entry = targets.entry(target).or_default();
             if machine.decision(d).is_none() && machine.epoch() == voting.epoch() {
-                return false; // still open: the others may yet vote
+                entry.1 = true; // still open: the others may yet vote
+            } else if machine.tally(d).is_some_and(|t| t.yes + t.no > 1) {
+                entry.1 = true; // somebody else heard of it
+            } else {
+                entry.0 |= self.approved.contains(d);
             }
-            if machine.tally(d).is_some_and(|t| t.yes + t.no > 1) {
-                return false; // somebody else heard of it
-            }
-            approved |= self.approved.contains(d);
         }
-        approved && self.roster().len() > 1
+        targets
+            .into_iter()
+            .filter(|(m, (approved, blocked))| *approved && !blocked && roster.contains(m))
+            .map(|(m, _)| match *m == self.me {
+                true => ParsedAction::Leave { member: m.clone() },
+                false => ParsedAction::Remove { member: m.clone() },
+            })
+            .collect()
     }
 
     /// This member's place in line for due proposals: the rotation first, then every other
@@ -1582,14 +1609,9 @@ impl Conversation {
         if self.phase != Phase::Member {
             return;
         }
-        if self.own_leave_stranded() {
-            if let Err(e) = self.open_proposal(
-                now,
-                ParsedAction::Leave {
-                    member: self.me.clone(),
-                },
-            ) {
-                tracing::debug!(error = %e, "could not open the leave again");
+        for action in self.stranded_own_removals() {
+            if let Err(e) = self.open_proposal(now, action) {
+                tracing::debug!(error = %e, "could not open a stranded removal again");
             }
         }
         if self.timers.is_set(TimerKind::Duties) {
