@@ -648,7 +648,8 @@ impl Conversation {
                 .as_ref()
                 .map_or(Duration::ZERO, |g| g.config.candidate_window))
         .as_millis() as u64;
-        let own_removal_unknown = removed.is_empty()
+        let removed_nobody = removed.is_empty();
+        let own_removal_unknown = removed_nobody
             && roster.len() > 1
             && own_removal_held
             && self
@@ -717,6 +718,20 @@ impl Conversation {
             };
             if let Err(e) = self.open_proposal(now, leave) {
                 tracing::debug!(error = %e, "could not open a leave for an unknown removal");
+            }
+        }
+        if self.phase == Phase::Member && self.epoch() == Some(epoch) && removed_nobody {
+            // A removal of another member this member proposed and approved, that nobody
+            // else voted on and a commit removing nobody passed by: proposed again, for the
+            // group to vote on (`stranded_own_removals`). Waiting for such a commit tells a
+            // removal nobody heard from one the others let pass in silence (silent voters
+            // count as YES), which the next commit applies.
+            for action in self.stranded_own_removals() {
+                if matches!(action, ParsedAction::Remove { .. }) {
+                    if let Err(e) = self.open_proposal(now, action) {
+                        tracing::debug!(error = %e, "could not propose a stranded removal again");
+                    }
+                }
             }
         }
         if self.phase == Phase::Member && self.epoch() == Some(epoch) {

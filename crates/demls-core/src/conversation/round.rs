@@ -1532,11 +1532,12 @@ impl Conversation {
     /// can commit it (the others cannot check a decision nobody voted on, and a leaver may
     /// not commit its own removal, "Self-Removal"), so the creator opens it again, in the
     /// current epoch, for the group to vote on (a leave is approved by every honest member
-    /// at once). At most one open at a time per member removed, so at most one per voting
+    /// at once; another member's removal only once a commit removing nobody passed it by,
+    /// since the others may have let it pass in silence). At most one open at a time per member removed, so at most one per voting
     /// period while the partition lasts. (The simulator: `demls-sim --generated
     /// 61999880253394 --mode liveness` for a leave, `--generated 161107420471090
     /// --byzantine-mix any` for a removal.)
-    fn stranded_own_removals(&self) -> Vec<ParsedAction> {
+    pub(super) fn stranded_own_removals(&self) -> Vec<ParsedAction> {
         let Some(voting) = self.voting.as_ref() else {
             return Vec::new();
         };
@@ -1609,9 +1610,14 @@ impl Conversation {
         if self.phase != Phase::Member {
             return;
         }
+        // A leave is approved by every honest member at once: no vote heard means nobody
+        // heard it. (Another member's removal waits for a commit that passes it by, see
+        // `on_epoch_change`: the others may let it pass in silence.)
         for action in self.stranded_own_removals() {
-            if let Err(e) = self.open_proposal(now, action) {
-                tracing::debug!(error = %e, "could not open a stranded removal again");
+            if matches!(action, ParsedAction::Leave { .. }) {
+                if let Err(e) = self.open_proposal(now, action) {
+                    tracing::debug!(error = %e, "could not open the leave again");
+                }
             }
         }
         if self.timers.is_set(TimerKind::Duties) {
