@@ -555,15 +555,14 @@ impl Conversation {
                         self.retired.pop_first();
                     }
                     self.refresh_retired_digest();
+                    let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
                     let mut changed: Vec<MemberId> =
                         added.iter().chain(&removed).cloned().collect();
                     changed.sort();
                     self.membership_changes.insert(epoch.0, changed);
-                    let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
                     self.membership_changes.retain(|e, _| *e > oldest);
                     // Held messages about proposals of an epoch no machine covers any more
                     // can never count.
-                    let oldest = self.retired.keys().next().copied().unwrap_or(epoch.0);
                     let limits = self.limits;
                     self.held_voting.retain(|(_, bytes)| {
                         use demls_consensus::VotingMessage as M;
