@@ -14,7 +14,6 @@ use demls::core::{
     election_order, Action, Byzantine, Channel, Error, Event, Phase, TrafficClass, Transmit,
     ViolationKind,
 };
-use prost::Message;
 use support::net::{multi_steward_network as network, name, Net, Record};
 
 /// Steps the network until `done` holds; panics if it goes quiet or takes too long first.
