@@ -275,6 +275,22 @@ fn two_removals_approved_in_one_epoch_are_both_committed() {
 }
 
 /// Every member votes YES, by hand, on every proposal it saw opened and has not voted on.
+/// A group of `n` members that vote only on command (no automatic votes), each admitted
+/// by everyone's explicit YES.
+fn voting_group(seed: u64, n: usize) -> Net {
+    let mut net = Net::new(seed);
+    net.config.auto_vote = None;
+    net.create();
+    for _ in 1..n {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run();
+    }
+    assert_eq!(net.active().len(), n);
+    net
+}
+
 fn vote_yes_on_everything_open(net: &mut Net) {
     loop {
         let mut voted = false;
@@ -309,16 +325,7 @@ fn a_proposal_still_open_after_the_epoch_changed_can_be_voted_down() {
     // The retired voting machine of a past epoch keeps its open proposals (late votes,
     // evidence); `vote` must reach them too — otherwise honest NO votes are refused and,
     // with silent voters counted YES, the proposal passes at its deadline.
-    let mut net = Net::new(41);
-    net.config.auto_vote = None;
-    net.create();
-    for _ in 1..3 {
-        net.join();
-        net.run_for(Duration::from_secs(1));
-        vote_yes_on_everything_open(&mut net);
-        net.run();
-    }
-    assert_eq!(net.active().len(), 3);
+    let mut net = voting_group(41, 3);
     let removal = net.members[1].propose_remove(net.now, &name(2)).unwrap();
     net.drain(1);
     net.run_for(Duration::from_millis(500));
@@ -372,16 +379,7 @@ fn a_late_vote_of_a_member_removed_since_still_counts_in_its_epoch() {
     // time counted it: refusing it (its sender is no longer in the roster) made a member
     // decide the proposal alone at its deadline, counting the vote as silent — YES where
     // the others decided NO (`demls-sim --byzantine-bench proposal_spammer --seed 8`).
-    let mut net = Net::new(42);
-    net.config.auto_vote = None;
-    net.create();
-    for _ in 1..5 {
-        net.join();
-        net.run_for(Duration::from_secs(1));
-        vote_yes_on_everything_open(&mut net);
-        net.run();
-    }
-    assert_eq!(net.active().len(), 5);
+    let mut net = voting_group(42, 5);
     let epoch = net.members[0].epoch().unwrap();
     // The proposal whose vote arrives late: member 1 proposes member 2's removal.
     let late_decided = net.members[1].propose_remove(net.now, &name(2)).unwrap();
@@ -457,16 +455,7 @@ fn an_add_decided_after_its_member_joined_and_left_is_moot() {
     // — members one commit behind refused the steward's commit for good
     // (`demls-sim --generated 278806007258121 --mode liveness`) — and here, where everyone
     // decides it after the removal, it re-added a node that had left (a used key package).
-    let mut net = Net::new(43);
-    net.config.auto_vote = None;
-    net.create();
-    for _ in 1..4 {
-        net.join();
-        net.run_for(Duration::from_secs(1));
-        vote_yes_on_everything_open(&mut net);
-        net.run();
-    }
-    assert_eq!(net.active().len(), 4);
+    let mut net = voting_group(43, 4);
     let x = net.join();
     net.run_for(Duration::from_millis(500));
     let steward_add = net
@@ -528,16 +517,7 @@ fn a_member_whose_removal_only_it_approved_leaves_when_a_commit_passes_it_by() {
     // commit round or more after it approved its removal, and does not apply it, it opens a
     // leave, which every member approves at once (`demls-sim --generated 247066367802075
     // --mode liveness`).
-    let mut net = Net::new(44);
-    net.config.auto_vote = None;
-    net.create();
-    for _ in 1..4 {
-        net.join();
-        net.run_for(Duration::from_secs(1));
-        vote_yes_on_everything_open(&mut net);
-        net.run();
-    }
-    assert_eq!(net.active().len(), 4);
+    let mut net = voting_group(44, 4);
     net.deaf = vec![0, 2];
     let removal = net.members[1].propose_remove(net.now, &name(3)).unwrap();
     net.drain(1);
