@@ -90,62 +90,18 @@ impl RelayBudget {
     }
 }
 
-/// Most messages a lingering member keeps (and a snapshot may hold).
-pub(super) const MAX_LINGER_MESSAGES: usize = 1024;
-
 /// How long a member removed by an acknowledged commit keeps answering the traffic of the
-/// epoch it left (see [`Linger`]).
+/// epoch it left: a member removed by a commit it applied on a quorum of acknowledgements
+/// keeps that commit's certificate (the last entry of its catch-up certificates) for this
+/// long after it closed, and relays it when it hears anything of the epoch it left — nobody
+/// else may have seen the quorum (its own acknowledgement lost, or a Byzantine member's sent
+/// to it alone), and in a group of two or three the removed member's acknowledgement is part
+/// of every quorum. Like TCP's TIME_WAIT, which answers a re-sent FIN with the final ACK.
+/// The simulator's cases: `demls-sim --generated 184917173371215 --mode liveness` (two
+/// members; the leaver's acknowledgement lost while it was silenced, the committer re-sending
+/// its candidate for ever to a member that had closed) and `--generated 74696691541504`
+/// (the leaver saw a quorum nobody else did).
 pub(super) const LINGER: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// A member removed by a commit it applied on a quorum of acknowledgements keeps, for
-/// [`LINGER`] after it closed, that commit's certificate — the commit, its evidence and the
-/// acknowledgements it held, its own among them — and relays it when it hears anything of
-/// the epoch it left: nobody else may have seen the quorum (its own acknowledgement lost, or
-/// a Byzantine member's sent to it alone), and in a group of two or three the removed
-/// member's acknowledgement is part of every quorum. Like TCP's TIME_WAIT, which answers a
-/// re-sent FIN with the final ACK. The simulator's cases: `demls-sim --generated
-/// 184917173371215 --mode liveness` (two members; the leaver's acknowledgement lost while it
-/// was silenced, the committer re-sending its candidate for ever to a member that had
-/// closed) and `--generated 74696691541504` (the leaver saw a quorum nobody else did).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Linger {
-    /// The epoch the member left (the commit's epoch).
-    pub epoch: u64,
-    /// The certificate's messages, as they were sent.
-    messages: Vec<Vec<u8>>,
-    /// Digest of `messages` (which never change), for the state digest.
-    digest: [u8; 32],
-    /// Its relays.
-    pub relayed: RelayBudget,
-}
-
-impl Linger {
-    /// Keeps at most [`MAX_LINGER_MESSAGES`] of `messages`.
-    pub(super) fn new(epoch: u64, mut messages: Vec<Vec<u8>>) -> Self {
-        messages.truncate(MAX_LINGER_MESSAGES);
-        let mut h = Sha256::new();
-        for m in &messages {
-            h.update((m.len() as u64).to_be_bytes());
-            h.update(m);
-        }
-        Self {
-            epoch,
-            digest: h.finalize().into(),
-            messages,
-            relayed: RelayBudget::default(),
-        }
-    }
-
-    pub(super) fn messages(&self) -> &[Vec<u8>] {
-        &self.messages
-    }
-
-    pub(super) fn hash(&self, h: &mut Sha256) {
-        h.update(self.epoch.to_be_bytes());
-        h.update(self.digest);
-        self.relayed.hash(h);
-    }
-}
 
 /// How often a pending joiner announces its key package again.
 pub(super) const REANNOUNCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -393,16 +349,16 @@ impl Conversation {
         true
     }
 
-    /// This member, just closed by the commit of `epoch` whose certificate is `messages`,
-    /// lingers for [`LINGER`] ([`Linger`]).
-    pub(super) fn linger(&mut self, now: Instant, epoch: u64, messages: Vec<Vec<u8>>) {
-        self.linger = Some(Linger::new(epoch, messages));
+    /// This member, just closed by a commit, lingers for [`LINGER`] with `certificate`, that
+    /// commit's.
+    pub(super) fn linger(&mut self, now: Instant, certificate: CatchUp) {
+        self.catch_up = std::iter::once(certificate).collect();
         self.timers.set(TimerKind::Linger, now + LINGER);
     }
 
-    /// A packet reached this closed member. If it lingers ([`Linger`]) and the packet is
-    /// an MLS message of the epoch it left, it relays the certificate (within the relay
-    /// budget) and returns `Ok`; anything else is refused with
+    /// A packet reached this closed member. If it lingers ([`LINGER`]) and the packet is an
+    /// MLS message of the epoch it left, it relays the certificate (within the relay budget)
+    /// and returns `Ok`; anything else is refused with
     /// [`Error::Closed`](crate::error::Error::Closed) and changes nothing.
     pub(super) fn answer_while_closed(
         &mut self,
@@ -412,7 +368,7 @@ impl Conversation {
         use crate::error::Error;
         use openmls::prelude::MlsMessageIn;
         use tls_codec::Deserialize as _;
-        let Some(linger) = self.linger.as_ref() else {
+        let Some(left) = self.catch_up.back().map(|c| c.epoch) else {
             return Err(Error::Closed);
         };
         let limits = demls_wire::Limits {
@@ -430,17 +386,20 @@ impl Conversation {
             .and_then(|m| m.try_into_protocol_message().ok());
         let ours = packet.conversation_id == self.id.as_bytes()
             && protocol.is_some_and(|p| {
-                p.group_id().as_slice() == self.id.as_bytes() && p.epoch().as_u64() == linger.epoch
+                p.group_id().as_slice() == self.id.as_bytes() && p.epoch().as_u64() == left
             });
         if !ours {
             return Err(Error::Closed);
         }
         let now_ms = self.clock.unix_ms(now).0;
-        let linger = self.linger.as_mut().expect("checked above");
-        if !linger.relayed.take(MAX_RELAYS_PER_MEMBER, now_ms) {
+        let certificate = self.catch_up.back_mut().expect("checked above");
+        if !certificate
+            .relayed_blind
+            .take(MAX_RELAYS_PER_MEMBER, now_ms)
+        {
             return Err(Error::Closed);
         }
-        let messages = linger.messages.clone();
+        let messages = certificate.messages.clone();
         self.relay(messages);
         Ok(())
     }

@@ -166,9 +166,6 @@ pub struct Conversation {
     /// The welcome of this member's last commit that added members, sent again when one of
     /// them announces its key package again (the welcome was lost).
     kept_welcome: Option<catch_up::KeptWelcome>,
-    /// A closed member's acknowledgements of the commit that removed it, answered to the
-    /// committer's re-sends for a while ([`catch_up::Linger`]).
-    linger: Option<catch_up::Linger>,
     /// Since when (Unix ms) this member holds its own removal approved (a commit a round
     /// later that did not apply it makes it open a leave, see `on_epoch_change`).
     own_removal_since: Option<u64>,
@@ -331,7 +328,6 @@ impl Conversation {
             round: round::CommitRound::default(),
             catch_up: Default::default(),
             kept_welcome: None,
-            linger: None,
             own_removal_since: None,
             announcement: Vec::new(),
             rejected: BTreeSet::new(),
@@ -470,13 +466,6 @@ impl Conversation {
             Some(w) => {
                 h.update([1]);
                 w.hash(&mut h);
-            }
-            None => h.update([0]),
-        }
-        match &self.linger {
-            Some(l) => {
-                h.update([1]);
-                l.hash(&mut h);
             }
             None => h.update([0]),
         }
@@ -672,7 +661,7 @@ impl Conversation {
                         .set(TimerKind::Reannounce, now + catch_up::REANNOUNCE_INTERVAL);
                 }
             }
-            TimerKind::Linger => self.linger = None,
+            TimerKind::Linger => self.catch_up.clear(),
             TimerKind::ReassemblyExpiry => {
                 if let Some(cutoff) = now.checked_sub(self.config.reassembly_expiry) {
                     self.reassembly.expire(cutoff);

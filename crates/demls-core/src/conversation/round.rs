@@ -1360,15 +1360,15 @@ impl Conversation {
         }
         if self_removed {
             // The certificate just kept: what this member answers the others' traffic of
-            // the epoch it leaves with, for a while ([`super::catch_up::Linger`]).
+            // the epoch it leaves with, for a while ([`super::catch_up::LINGER`]).
             let certificate = self
                 .catch_up
                 .back()
                 .filter(|c| c.epoch == left_epoch)
-                .map(|c| c.messages().to_vec());
+                .cloned();
             self.close();
-            if let Some(messages) = certificate {
-                self.linger(now, left_epoch, messages);
+            if let Some(certificate) = certificate {
+                self.linger(now, certificate);
             }
             return Ok(());
         }

@@ -371,19 +371,6 @@ impl Conversation {
                 w.u64(k.relayed.last_ms);
             }
         }
-        match &self.linger {
-            None => w.u8(0),
-            Some(l) => {
-                w.u8(1);
-                w.u64(l.epoch);
-                w.u32(l.messages().len() as u32);
-                for m in l.messages() {
-                    w.bytes(m);
-                }
-                w.u8(l.relayed.count);
-                w.u64(l.relayed.last_ms);
-            }
-        }
         match self.own_removal_since {
             None => w.u8(0),
             Some(ms) => {
@@ -665,27 +652,6 @@ impl Conversation {
                 Some(kept)
             }
             _ => return Err(bad("invalid kept-welcome flag")),
-        };
-        c.linger = match r.u8()? {
-            0 => None,
-            1 => {
-                let epoch = r.u64()?;
-                let count = r.u32()? as usize;
-                if count > super::catch_up::MAX_LINGER_MESSAGES {
-                    return Err(bad("too many messages in the linger state"));
-                }
-                let mut messages = Vec::with_capacity(count);
-                for _ in 0..count {
-                    messages.push(r.bytes()?.to_vec());
-                }
-                let mut linger = super::catch_up::Linger::new(epoch, messages);
-                linger.relayed = super::catch_up::RelayBudget {
-                    count: r.u8()?,
-                    last_ms: r.u64()?,
-                };
-                Some(linger)
-            }
-            _ => return Err(bad("invalid linger flag")),
         };
         c.own_removal_since = match r.u8()? {
             0 => None,
