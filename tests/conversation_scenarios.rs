@@ -582,11 +582,20 @@ fn the_last_member_leaves_by_closing_the_conversation() {
     assert_eq!(epochs_after, 0, "no commit after the last member's leave");
 }
 
+/// How the commit that passes a lost removal by comes about.
+enum PassedBy {
+    /// A node's admission: a commit that removes nobody.
+    Admission,
+    /// Member 2's leave: a commit that removes another member, a commit round after the
+    /// lost proposal's deadline.
+    OtherLeave,
+}
+
 /// A proposal to remove member 3 of a group of four (its own `Leave`, or its `Remove` by
 /// `creator`) is lost on its way out: its creator decides it alone at the deadline (silent
-/// voters count as YES), opens it again — a removal once a commit that removed nobody (a
-/// node's admission) passed it by — and the group commits that one.
-fn a_lost_removal_of_member_3_is_opened_again(seed: u64, creator: usize) {
+/// voters count as YES), opens it again — a removal once a commit passed it by (`pass`) —
+/// and the group commits that one.
+fn a_lost_removal_of_member_3_is_opened_again(seed: u64, creator: usize, pass: PassedBy) {
     let mut net = group_one_by_one(4, seed);
     let lost = match creator {
         3 => net.members[3].leave(net.now),
@@ -607,14 +616,23 @@ fn a_lost_removal_of_member_3_is_opened_again(seed: u64, creator: usize) {
             Event::ProposalOpened { proposal, .. } if *proposal == lost)),
         "the others never heard of the lost proposal"
     );
-    let x = net.join();
-    net.run();
+    let expected = match pass {
+        PassedBy::Admission => {
+            let x = net.join();
+            net.run();
+            assert_eq!(net.members[x].phase(), Phase::Member);
+            vec![name(0), name(1), name(2), name(x)]
+        }
+        PassedBy::OtherLeave => {
+            net.members[2].leave(net.now).unwrap();
+            net.drain(2);
+            net.run();
+            assert_eq!(net.members[2].phase(), Phase::Closed);
+            vec![name(0), name(1)]
+        }
+    };
     assert_eq!(net.members[3].phase(), Phase::Closed);
-    assert_eq!(net.members[x].phase(), Phase::Member);
-    assert_eq!(
-        net.members[0].roster(),
-        vec![name(0), name(1), name(2), name(x)]
-    );
+    assert_eq!(net.members[0].roster(), expected);
     assert!(net.events(0).iter().any(|e| matches!(e,
         Event::ProposalOpened { action: Action::Leave(m) | Action::Remove(m), proposal, .. }
             if *m == name(3) && *proposal != lost)));
@@ -625,7 +643,7 @@ fn a_lost_removal_of_member_3_is_opened_again(seed: u64, creator: usize) {
 fn a_leave_nobody_heard_is_opened_again_until_it_is_committed() {
     // The leaver may not commit its own removal; it opens the leave again, and the others
     // approve it at once and commit it.
-    a_lost_removal_of_member_3_is_opened_again(42, 3);
+    a_lost_removal_of_member_3_is_opened_again(42, 3, PassedBy::Admission);
 }
 
 #[test]
@@ -633,7 +651,17 @@ fn a_removal_nobody_heard_is_proposed_again_for_the_group_to_vote() {
     // Nobody can commit a decision nobody else voted on: once a commit that removed nobody
     // passed it by, the creator proposes the removal again in the current epoch; the group
     // votes on it (here YES, automatically) and commits it.
-    a_lost_removal_of_member_3_is_opened_again(45, 1);
+    a_lost_removal_of_member_3_is_opened_again(45, 1, PassedBy::Admission);
+}
+
+#[test]
+fn a_removal_nobody_heard_is_proposed_again_after_a_commit_that_removed_another() {
+    // A commit that removes someone else passes the lost removal by too, when it comes a
+    // commit round after the removal's deadline: a committer that held the removal would have
+    // applied it. (Waiting for a commit that removes nobody left it stranded while every
+    // commit removed someone, until its creator was removed itself: `demls-sim --generated
+    // 161107420471090 --mode liveness --byzantine-mix any`.)
+    a_lost_removal_of_member_3_is_opened_again(46, 1, PassedBy::OtherLeave);
 }
 
 #[test]

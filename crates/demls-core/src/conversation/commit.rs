@@ -719,14 +719,21 @@ impl Conversation {
                 tracing::debug!(error = %e, "could not open a leave for an unknown removal");
             }
         }
-        if self.phase == Phase::Member && self.epoch() == Some(epoch) && removed_nobody {
+        if self.phase == Phase::Member && self.epoch() == Some(epoch) {
             // A removal of another member this member proposed and approved, that nobody
-            // else voted on and a commit removing nobody passed by: proposed again, for the
-            // group to vote on (`stranded_own_removals`). Waiting for such a commit tells a
-            // removal nobody heard from one the others let pass in silence (silent voters
-            // count as YES), which the next commit applies.
-            for action in self.stranded_own_removals() {
-                if matches!(action, ParsedAction::Remove { .. }) {
+            // else voted on and this commit passed by: proposed again, for the group to vote
+            // on (`stranded_own_removals`). Waiting for such a commit tells a removal nobody
+            // heard from one the others let pass in silence (silent voters count as YES),
+            // which the next commit applies. The commit passed it by if it removed nobody,
+            // or came a commit round after the voting deadline, when a committer that held
+            // it would have applied it (waiting for a commit that removes nobody left it
+            // stranded while every commit removed someone, until its creator was removed:
+            // `demls-sim --generated 161107420471090 --mode liveness --byzantine-mix any`).
+            // A false alarm only opens a duplicate removal, moot once one is committed.
+            let stranded = self.stranded_own_removals();
+            for (action, deadline) in stranded {
+                let passed_by = removed_nobody || now_ms >= deadline.saturating_add(round_ms);
+                if passed_by && matches!(action, ParsedAction::Remove { .. }) {
                     if let Err(e) = self.open_proposal(now, action) {
                         tracing::debug!(error = %e, "could not propose a stranded removal again");
                     }

@@ -1532,12 +1532,13 @@ impl Conversation {
     /// can commit it (the others cannot check a decision nobody voted on, and a leaver may
     /// not commit its own removal, "Self-Removal"), so the creator opens it again, in the
     /// current epoch, for the group to vote on (a leave is approved by every honest member
-    /// at once; another member's removal only once a commit removing nobody passed it by,
-    /// since the others may have let it pass in silence). At most one open at a time per member removed, so at most one per voting
-    /// period while the partition lasts. (The simulator: `demls-sim --generated
-    /// 61999880253394 --mode liveness` for a leave, `--generated 161107420471090
-    /// --byzantine-mix any` for a removal.)
-    pub(super) fn stranded_own_removals(&self) -> Vec<ParsedAction> {
+    /// at once; another member's removal only once a commit passed it by, since the others
+    /// may have let it pass in silence — see `on_epoch_change`). At most one open at a time
+    /// per member removed, so at most one per voting period while the partition lasts. (The
+    /// simulator: `demls-sim --generated 61999880253394 --mode liveness` for a leave,
+    /// `--generated 161107420471090 --byzantine-mix any` for a removal.) Each comes with the
+    /// latest voting deadline of this member's proposals for it (Unix ms).
+    pub(super) fn stranded_own_removals(&self) -> Vec<(ParsedAction, u64)> {
         let Some(voting) = self.voting.as_ref() else {
             return Vec::new();
         };
@@ -1550,8 +1551,9 @@ impl Conversation {
                 .chain(self.retired.values())
                 .find(|v| v.proposal(d).is_some())
         };
-        // Per member removed: (approved here, blocked: open, or heard by another member).
-        let mut targets: BTreeMap<&MemberId, (bool, bool)> = BTreeMap::new();
+        // Per member removed: (approved here, blocked: open, or heard by another member,
+        // latest deadline).
+        let mut targets: BTreeMap<&MemberId, (bool, bool, u64)> = BTreeMap::new();
         for (d, action) in &self.actions {
             let target = match action {
                 ParsedAction::Leave { member } if *member == self.me => member,
@@ -1561,13 +1563,14 @@ impl Conversation {
             let Some(machine) = machine_of(d) else {
                 continue;
             };
-            if machine
-                .proposal(d)
-                .is_none_or(|p| p.header.creator != self.me)
-            {
+            let Some(header) = machine.proposal(d).map(|p| &p.header) else {
+                continue;
+            };
+            if header.creator != self.me {
                 continue;
             }
             let entry = targets.entry(target).or_default();
+            entry.2 = entry.2.max(header.deadline.0);
             if machine.decision(d).is_none() && machine.epoch() == voting.epoch() {
                 entry.1 = true; // still open: the others may yet vote
             } else if machine.tally(d).is_some_and(|t| t.yes + t.no > 1) {
@@ -1578,10 +1581,10 @@ impl Conversation {
         }
         targets
             .into_iter()
-            .filter(|(m, (approved, blocked))| *approved && !blocked && roster.contains(m))
-            .map(|(m, _)| match *m == self.me {
-                true => ParsedAction::Leave { member: m.clone() },
-                false => ParsedAction::Remove { member: m.clone() },
+            .filter(|(m, (approved, blocked, _))| *approved && !blocked && roster.contains(m))
+            .map(|(m, (_, _, deadline))| match *m == self.me {
+                true => (ParsedAction::Leave { member: m.clone() }, deadline),
+                false => (ParsedAction::Remove { member: m.clone() }, deadline),
             })
             .collect()
     }
@@ -1613,7 +1616,7 @@ impl Conversation {
         // A leave is approved by every honest member at once: no vote heard means nobody
         // heard it. (Another member's removal waits for a commit that passes it by, see
         // `on_epoch_change`: the others may let it pass in silence.)
-        for action in self.stranded_own_removals() {
+        for (action, _) in self.stranded_own_removals() {
             if matches!(action, ParsedAction::Leave { .. }) {
                 if let Err(e) = self.open_proposal(now, action) {
                     tracing::debug!(error = %e, "could not open the leave again");
