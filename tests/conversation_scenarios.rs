@@ -694,3 +694,67 @@ fn a_joiner_whose_welcome_was_lost_is_welcomed_again() {
     assert_eq!(net.members[j].epoch().unwrap().0, epoch + 1);
     net.assert_agreement();
 }
+
+#[test]
+fn an_add_rejected_in_a_past_epoch_is_proposed_again_for_a_waiting_joiner() {
+    // One attempt per epoch: a joiner's add, opened in an epoch that then ended, is rejected
+    // in the retired epoch's machine; the joiner's key package is still buffered, so the
+    // steward proposes the add again in the current epoch. Such an add once counted as under
+    // way for good (the current epoch's machine does not know it), and a member left alone
+    // never admitted a joiner that kept announcing itself (`demls-sim --generated
+    // 91702268255622 --mode liveness`).
+    let mut net = Net::new(47);
+    net.config.auto_vote = None;
+    net.create();
+    for _ in 1..4 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run();
+    }
+    assert_eq!(net.active().len(), 4);
+    let j = net.join();
+    net.run_for(Duration::from_secs(1));
+    let adds_of_j = |net: &Net| -> Vec<demls::consensus::ProposalDigest> {
+        net.events(0)
+            .iter()
+            .filter_map(|e| match e {
+                Event::ProposalOpened {
+                    proposal,
+                    action: Action::Add(m),
+                    ..
+                } if *m == name(j) => Some(*proposal),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = adds_of_j(&net);
+    assert_eq!(first.len(), 1, "the steward proposed the add");
+    // The epoch changes while the add is open: member 3 leaves.
+    net.members[3].leave(net.now).unwrap();
+    net.drain(3);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.members[3].phase(), Phase::Closed);
+    // Two NOs against the creator's YES and member 3's silent YES: a tie, rejected at the
+    // deadline, in the retired machine.
+    for i in [1, 2] {
+        net.members[i]
+            .vote(net.now, first[0], demls::consensus::Choice::No)
+            .unwrap();
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(40));
+    assert!(net.events(0).iter().any(|e| matches!(e,
+        Event::ProposalDecided { proposal, decision, .. }
+            if *proposal == first[0] && decision.outcome == demls::consensus::Outcome::No)));
+    let again = adds_of_j(&net);
+    assert_eq!(
+        again.len(),
+        2,
+        "the add was proposed again in the new epoch"
+    );
+    vote_yes_on_everything_open(&mut net);
+    net.run();
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    net.assert_agreement();
+}
