@@ -11,7 +11,9 @@ mod support;
 use std::time::Duration;
 
 use demls::consensus::{Choice, MemberId};
-use demls::core::{election_key, Action, Byzantine, Error, Event, Phase, ViolationKind};
+use demls::core::{
+    election_key, Action, Byzantine, Channel, Error, Event, Phase, TrafficClass, ViolationKind,
+};
 use support::net::{multi_steward_network as network, name, Net, Record};
 
 #[test]
@@ -193,7 +195,14 @@ fn a_commit_of_a_non_finalized_proposal_is_never_applied() {
         net.members[i].vote(now, d, Choice::No).unwrap();
         net.drain(i);
     }
-    net.run();
+    // And the group goes quiet: the committer's candidate, which nobody else can justify,
+    // once drove a new dead acknowledgement round every candidate window for good, every
+    // member abstaining in each (`MAX_IDLE_ABSTENTIONS`).
+    let mut steps = 0;
+    while net.step() {
+        steps += 1;
+        assert!(steps < 1_000, "the group never goes quiet");
+    }
     for i in [0, 1, 3] {
         assert_eq!(net.members[i].epoch(), epoch, "member {i} applied it");
     }
@@ -1033,6 +1042,163 @@ fn a_member_that_never_finalized_the_batch_applies_the_commit_its_quorum_acknowl
         net.members[x].epoch(),
         net.members[steward].epoch(),
         "X applied the commit its quorum acknowledged"
+    );
+    net.assert_agreement();
+}
+
+/// Members `from` acknowledge candidate `digest` (claimed by `from[0]`) in `round`, to
+/// member `to` only; the result of each delivery, in order.
+fn acknowledge(
+    net: &mut Net,
+    from: &[usize],
+    to: usize,
+    round: u32,
+    digest: [u8; 32],
+) -> Vec<Result<(), Error>> {
+    let committer = name(from[0]);
+    let mut results = Vec::new();
+    for &i in from {
+        let now = net.now;
+        for t in net.members[i]
+            .test_acknowledge(now, round, digest, &committer)
+            .unwrap()
+        {
+            results.push(net.inject(to, &t.payload));
+        }
+    }
+    results
+}
+
+#[test]
+fn a_member_follows_its_group_through_any_number_of_acknowledgement_rounds() {
+    // A split epoch can take many acknowledgement rounds; a member acknowledges once in
+    // each. A cap on a member's acknowledgements per epoch (it was 16) ran out there: the
+    // group refused thousands of honest acknowledgements and never reached a quorum
+    // (`demls-sim --generated 19098570801708 --mode liveness`). Here two of four members —
+    // ⌈n/3⌉, so one of them honest — move through 40 rounds, and member 3 follows them.
+    let mut net = network(330, 4, |_| {});
+    for round in 0..40 {
+        for r in acknowledge(&mut net, &[1, 2], 3, round, [7; 32]) {
+            assert_eq!(r, Ok(()), "an acknowledgement of round {round} was refused");
+        }
+    }
+    assert_eq!(net.members[3].test_ack_round(), 39);
+}
+
+#[test]
+fn what_one_member_acknowledges_is_bounded_per_round_and_ahead() {
+    // What a Byzantine member makes others store stays bounded by the rounds the group
+    // really went through: two different acknowledgements per round (the second makes its
+    // equivocation visible), and a few in rounds nobody has reached. A refused one changes
+    // nothing.
+    let mut net = network(331, 4, |_| {});
+    assert_eq!(net.members[3].test_ack_round(), 0);
+    for digest in [[1; 32], [2; 32]] {
+        assert_eq!(acknowledge(&mut net, &[1], 3, 0, digest), vec![Ok(())]);
+    }
+    let before = net.members[3].state_digest();
+    assert_eq!(
+        acknowledge(&mut net, &[1], 3, 0, [3; 32]),
+        vec![Err(Error::TooManyAcks(name(1)))]
+    );
+    assert_eq!(net.members[3].state_digest(), before);
+    for round in 1..=8 {
+        assert_eq!(acknowledge(&mut net, &[1], 3, round, [4; 32]), vec![Ok(())]);
+    }
+    let before = net.members[3].state_digest();
+    assert_eq!(
+        acknowledge(&mut net, &[1], 3, 1_000_000, [4; 32]),
+        vec![Err(Error::AcksTooFarAhead(name(1)))]
+    );
+    assert_eq!(net.members[3].state_digest(), before);
+    assert_eq!(
+        net.members[3].test_ack_round(),
+        0,
+        "one member moves nobody"
+    );
+}
+
+#[test]
+fn a_steward_waits_for_an_open_election_before_it_commits() {
+    // An election outranks commits, and its approval hands the rotation to the elected
+    // list. A steward whose turn came while an election was open committed at once and
+    // supported its own candidate for the round; the elected list's steward then built one
+    // that applied the election too, the two split the round, and with one member silent the
+    // group never gathered a quorum nor saw the round die (`demls-sim --generated
+    // 44960331793281 --mode liveness --byzantine-mix any`). The steward now waits for the
+    // election's decision: its freeze window closes 10 ms after the add is decided, the
+    // election is decided a round trip later, and the one commit applies both.
+    let mut net = network(332, 4, |c| {
+        c.auto_vote = None;
+        c.freeze_window = Duration::from_millis(10);
+    });
+    let s = net.index_of(&net.members[0].rotation()[0]);
+    let stewards_before = net.members[0].stewards().to_vec();
+    let epoch = net.members[0].epoch().unwrap().0;
+    let j = net.join();
+    net.run_for(Duration::from_millis(500));
+    let add = net
+        .events(0)
+        .iter()
+        .find_map(|e| match e {
+            Event::ProposalOpened {
+                proposal,
+                action: Action::Add(m),
+                ..
+            } if *m == name(j) => Some(*proposal),
+            _ => None,
+        })
+        .expect("the add is open");
+    let now = net.now;
+    let election = net.members[s].propose_steward_election(now).unwrap();
+    net.drain(s);
+    let opened_at = net.records.len();
+    for i in 0..4 {
+        let now = net.now;
+        let _ = net.members[i].vote(now, add, Choice::Yes); // its creator voted already
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(10));
+    let decided_at_s = |wanted: demls::consensus::ProposalDigest| {
+        net.records
+            .iter()
+            .position(|r| {
+                matches!(r, Record::Event(i, Event::ProposalDecided { proposal, .. })
+                    if *i == s && *proposal == wanted)
+            })
+            .expect("decided")
+    };
+    assert!(
+        decided_at_s(add) < decided_at_s(election),
+        "the add was decided first, while the election was open"
+    );
+    // Its one commit of the epoch (after it, members relay the commit's certificate to the
+    // joiner).
+    let applied = opened_at
+        + net.records[opened_at..]
+            .iter()
+            .position(|r| matches!(r, Record::Event(i, Event::EpochChanged { .. }) if *i == s))
+            .expect("the epoch changed");
+    let commits = net.records[opened_at..applied]
+        .iter()
+        .filter(|r| {
+            matches!(r, Record::Sent(i, t) if *i == s
+            && t.channel == Channel::Conversation && t.class == TrafficClass::Handshake)
+        })
+        .count();
+    assert_eq!(commits, 1, "the steward built one candidate");
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    for i in [0, 1, 2, 3, j] {
+        assert_eq!(
+            net.members[i].epoch().unwrap().0,
+            epoch + 1,
+            "member {i}: one commit"
+        );
+    }
+    assert_ne!(
+        net.members[0].stewards(),
+        stewards_before.as_slice(),
+        "the commit installed the elected list"
     );
     net.assert_agreement();
 }

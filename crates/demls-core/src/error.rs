@@ -96,9 +96,14 @@ pub enum Error {
     /// Freeze Semantics"): it is neither created nor accepted until that one is decided.
     #[error("governance frozen: a higher-priority proposal is open")]
     Frozen,
-    /// A member acknowledged more different commit candidates in one epoch than allowed.
-    #[error("{0} acknowledged too many commit candidates this epoch")]
+    /// A member acknowledged more different commit candidates in one acknowledgement round
+    /// than allowed.
+    #[error("{0} acknowledged too many commit candidates in one round")]
     TooManyAcks(MemberId),
+    /// A member acknowledged commit candidates in more rounds ahead of this member's current
+    /// one than are kept; it is heard again when it resends them.
+    #[error("{0} acknowledged in too many rounds ahead of this member's")]
+    AcksTooFarAhead(MemberId),
     /// A snapshot could not be restored.
     #[error("invalid snapshot: {0}")]
     Snapshot(String),

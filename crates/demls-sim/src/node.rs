@@ -200,6 +200,7 @@ pub fn refusal_kind(e: &demls_core::Error) -> &'static str {
         E::InvalidGroupParams(_) => "invalid group params",
         E::Frozen => "frozen",
         E::TooManyAcks(_) => "too many acks",
+        E::AcksTooFarAhead(_) => "acks too far ahead",
     }
 }
 

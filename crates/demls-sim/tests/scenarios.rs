@@ -603,6 +603,46 @@ fn a_byzantine_voters_no_does_not_hide_an_honest_approval_and_its_commit() {
 }
 
 #[test]
+fn a_long_split_epoch_does_not_run_out_of_acknowledgements() {
+    // An equivocating steward split one epoch's acknowledgement rounds again and again; a
+    // cap of 16 acknowledgements per member and epoch ran out, thousands were refused and no
+    // candidate reached the quorum after (`demls-sim --generated 19098570801708 --mode
+    // liveness`). The cap is per round now; `run` fails on any violation.
+    let m = run_generated_liveness(19_098_570_801_708);
+    assert!(m.committed > 0, "{m:?}");
+}
+
+#[test]
+fn joiners_do_not_wait_for_each_others_vouchers_for_good() {
+    // Three joiners held a decision on another member's word, and a Byzantine member's
+    // candidate applying it was the best by the rule: each waited for vouchers that only the
+    // other two could give (`demls-sim --generated 152089098803950 --mode liveness`). A
+    // member waits a candidate window for vouchers now; `run` fails on any violation.
+    let m = run_generated_liveness(152_089_098_803_950);
+    assert!(m.committed > 0, "{m:?}");
+}
+
+#[test]
+fn a_steward_that_opened_an_election_waits_for_it_before_it_commits() {
+    // A steward committed the moment it opened the election its decision called for; the
+    // elected list's steward then built a candidate applying the election too, the two split
+    // the round, and with the Byzantine member silent it never died (`demls-sim --generated
+    // 44960331793281 --mode liveness --byzantine-mix any`; `run` fails on any violation).
+    let m = run_generated_liveness_mixed(44_960_331_793_281, ByzantineMix::Any);
+    assert!(m.committed > 0, "{m:?}");
+}
+
+#[test]
+fn a_stranded_removal_is_proposed_again_after_commits_that_removed_others() {
+    // A removal its creator alone decided, behind a partition, waited for a commit that
+    // removed nobody; every later commit removed someone, until its creator was removed too
+    // (`demls-sim --generated 161107420471090 --mode liveness --byzantine-mix any`; `run`
+    // fails on any violation).
+    let m = run_generated_liveness_mixed(161_107_420_471_090, ByzantineMix::Any);
+    assert!(m.committed > 0, "{m:?}");
+}
+
+#[test]
 fn liveness_is_not_owed_to_a_group_that_ended_a_third_byzantine() {
     // BRIEF §6.6 owes liveness "after faults heal, ≥ 2n/3 honest and connected". Churn took
     // this drawn group down to one honest member and one Byzantine committer of unfinalized

@@ -109,7 +109,8 @@ impl Conversation {
                         // An election or deadlock of a past epoch is stale.
                         ParsedAction::Elect { .. } | ParsedAction::Deadlock => true,
                     });
-                    let emergency = action.kind() == ProposalKind::Emergency;
+                    let action_kind = action.kind();
+                    let emergency = action_kind == ProposalKind::Emergency;
                     let deadlock = matches!(action, ParsedAction::Deadlock);
                     let election = matches!(action, ParsedAction::Elect { .. });
                     let yes = decision.outcome == Outcome::Yes;
@@ -166,8 +167,12 @@ impl Conversation {
                             self.round.deadlock_due = true;
                         }
                     }
-                    // A decided governance proposal may lift a partial freeze.
+                    // A decided governance proposal may lift a partial freeze, and end a wait
+                    // to commit.
                     self.schedule_duties(now);
+                    if retired.is_none() && action_kind != ProposalKind::Commit {
+                        self.resume_deferred_commit(now);
+                    }
                 }
                 demls_consensus::Event::Revised {
                     proposal, decision, ..

@@ -50,10 +50,34 @@ pub struct Byzantine {
     pub censor: Option<MemberId>,
 }
 
-/// Most different candidates one member may acknowledge in one epoch (an honest member
-/// acknowledges the few candidates of its rotation; the bound caps what a Byzantine one makes
-/// others store).
-pub(super) const MAX_ACKED_PER_MEMBER: usize = 16;
+/// Most different candidates one member may acknowledge in one acknowledgement round: an
+/// honest member acknowledges one (its own candidate, recorded when it arrives, may make a
+/// second); a Byzantine member that acknowledges two is still counted in both (see
+/// `Conversation::ackers`), and a third adds nothing.
+pub(super) const MAX_ACKS_PER_ROUND: usize = 2;
+
+/// Most acknowledgements one member may have recorded here in rounds after this member's
+/// current one. A member that missed acknowledgements follows members that moved on (see
+/// `Conversation::round_left`), so it must hear some from ahead; the bound caps what a
+/// Byzantine member makes others store with round numbers nobody reached. An honest member
+/// further ahead is heard again when it resends its acknowledgements (`resend_round`), by
+/// then within reach.
+///
+/// Together the two bounds keep what a member makes others store to
+/// `MAX_ACKS_PER_ROUND` × (current round + 1) + `MAX_ACKS_AHEAD`: it grows only as fast as
+/// the rounds an honest member leaves, each a candidate window at least. (A cap of 16 per
+/// epoch ran out in a long split epoch: `demls-sim --generated 19098570801708 --mode
+/// liveness` refused thousands of honest acknowledgements and never reached a quorum.)
+pub(super) const MAX_ACKS_AHEAD: usize = 8;
+
+/// Most abstentions a member sends in a row while the candidates it holds and the decisions
+/// it would check them against stay the same. A round nobody can win dies on abstentions, and
+/// a new one starts; over the same candidates it dies the same way. A candidate only its
+/// committer can justify (one of an unfinalized proposal) drove a new dead round every
+/// candidate window for good, each costing every member a message — a cap per epoch used to
+/// end it, and a cap per round (`MAX_ACKS_PER_ROUND`) does not. Anything new (a candidate, a
+/// decision, a voucher) lets the member abstain again.
+pub(super) const MAX_IDLE_ABSTENTIONS: u32 = 8;
 
 /// The digest of an abstention: "I hold no candidate to acknowledge in this round" — counted
 /// as heard from, never as support (so a round nobody can win is seen to die).
@@ -94,6 +118,16 @@ pub(super) struct CommitRound {
     /// The current acknowledgement round: it moves on only when no candidate can reach the
     /// quorum in it any more.
     pub ack_round: u32,
+    /// Abstentions sent in a row over one view (see [`MAX_IDLE_ABSTENTIONS`]), and the
+    /// digest of that view (`Conversation::candidate_view`).
+    pub idle_abstentions: (u32, [u8; 32]),
+    /// The round in which this member waits for vouchers for the best candidate, and until
+    /// when (see `Conversation::wait_for_vouchers`).
+    pub vouch_wait: Option<(u32, Instant)>,
+    /// Until when this member's turn to commit waits for the open steward elections and
+    /// emergency proposals to be decided (at most once per epoch; see
+    /// `Conversation::defer_for_governance`).
+    pub deferred_until: Option<Instant>,
     /// Who acknowledged which candidate (by the SHA-256 of its bytes) in which round;
     /// acknowledgements may arrive before their candidate.
     pub acks: BTreeMap<(u32, [u8; 32]), BTreeSet<MemberId>>,
@@ -116,6 +150,13 @@ impl CommitRound {
             u8::from(self.window_closed),
         ]);
         h.update(self.ack_round.to_be_bytes());
+        h.update([u8::from(self.deferred_until.is_some())]);
+        h.update(self.idle_abstentions.0.to_be_bytes());
+        h.update(self.idle_abstentions.1);
+        h.update([u8::from(self.vouch_wait.is_some())]);
+        if let Some((r, _)) = self.vouch_wait {
+            h.update(r.to_be_bytes());
+        }
         for (d, m) in &self.claimed {
             h.update(d);
             h.update((m.as_bytes().len() as u32).to_be_bytes());
@@ -479,6 +520,11 @@ impl Conversation {
     /// that has no quorum yet may come from a steward cut off from the group, or have been
     /// sent to only some members; the acknowledgement rounds settle it).
     pub(super) fn on_commit_slot(&mut self, now: Instant) {
+        // A slot of a rotation since restarted without this member (an election approved
+        // meanwhile) is no turn.
+        if !self.slot_passed(now) {
+            return;
+        }
         if self.quorum_candidate().is_none() && self.my_ack(self.round.ack_round).is_none() {
             self.build_candidate(now);
         }
@@ -775,9 +821,16 @@ impl Conversation {
         self.confirm_vouched();
         let pick = self.best_by_rule_among(|c| self.confirmed(c));
         // The best candidate applies a decision this member holds only on another's word:
-        // wait for vouchers while they can still come, rather than split the round.
+        // wait for vouchers while they can still come, rather than split the round — for a
+        // candidate window at most. The vouchers can only be members that hold the decision
+        // and acknowledge the candidate; members that all hold it on another's word waited
+        // for each other for good (`demls-sim --generated 152089098803950 --mode liveness`:
+        // three joiners, a Byzantine member's candidate).
         if let Some(best) = self.best_by_rule() {
-            if Some(best) != pick && self.may_be_vouched(round, &self.round.candidates[best]) {
+            if Some(best) != pick
+                && self.may_be_vouched(round, &self.round.candidates[best])
+                && self.wait_for_vouchers(now, round)
+            {
                 return;
             }
         }
@@ -792,10 +845,66 @@ impl Conversation {
             // rounds: members abstained before a later slot's candidate arrived.)
             None if self.others_acked(round) => match self.candidate_expected_until(now) {
                 Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
-                None => self.send_ack(ABSTAIN),
+                None => self.abstain(),
             },
             None => {}
         }
+    }
+
+    /// Whether this member still waits for vouchers in `round`: the first wait in a round
+    /// lasts a candidate window.
+    fn wait_for_vouchers(&mut self, now: Instant, round: u32) -> bool {
+        let until = match self.round.vouch_wait {
+            Some((r, until)) if r == round => until,
+            _ => {
+                let window = self.gov.as_ref().expect("a member").config.candidate_window;
+                let until = now + window;
+                self.round.vouch_wait = Some((round, until));
+                self.timers.set(TimerKind::CandidateWindow, until);
+                until
+            }
+        };
+        now < until
+    }
+
+    /// Abstains in the current round, unless it already abstained
+    /// [`MAX_IDLE_ABSTENTIONS`] times in a row over the same view: then it waits for news.
+    fn abstain(&mut self) {
+        let view = self.candidate_view();
+        if self.round.idle_abstentions.1 != view {
+            self.round.idle_abstentions = (0, view);
+        }
+        if self.round.idle_abstentions.0 >= MAX_IDLE_ABSTENTIONS {
+            return;
+        }
+        self.round.idle_abstentions.0 += 1;
+        self.send_ack(ABSTAIN);
+    }
+
+    /// A digest of what this member's choice in a round depends on: the candidates it holds,
+    /// the equivocators among their committers, and its decisions (approved, rejected, and
+    /// held on another's word).
+    fn candidate_view(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let held: BTreeSet<[u8; 32]> = self.round.candidates.iter().map(|c| c.digest).collect();
+        for d in &held {
+            h.update(d);
+        }
+        for m in &self.round.equivocators {
+            h.update((m.as_bytes().len() as u32).to_be_bytes());
+            h.update(m.as_bytes());
+        }
+        for (tag, set) in [
+            (1u8, &self.approved),
+            (2, &self.rejected),
+            (3, &self.unconfirmed),
+        ] {
+            h.update([tag]);
+            for d in set {
+                h.update(d.0);
+            }
+        }
+        h.finalize().into()
     }
 
     /// Until when this member may still expect a candidate in the current round: the slot of
@@ -912,7 +1021,9 @@ impl Conversation {
     }
 
     /// An acknowledgement of a candidate of the current epoch. At most
-    /// [`MAX_ACKED_PER_MEMBER`] acknowledgements per member and epoch are recorded.
+    /// [`MAX_ACKS_PER_ROUND`] acknowledgements per member and round, and
+    /// [`MAX_ACKS_AHEAD`] per member in rounds after this member's, are recorded; a refused
+    /// one changes nothing.
     pub(super) fn on_commit_ack(
         &mut self,
         now: Instant,
@@ -932,14 +1043,25 @@ impl Conversation {
         if known {
             return Ok(());
         }
-        let acked = self
+        let in_round = self
             .round
             .acks
-            .values()
-            .filter(|ackers| ackers.contains(&sender))
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .filter(|(_, ackers)| ackers.contains(&sender))
             .count();
-        if acked >= MAX_ACKED_PER_MEMBER {
+        if in_round >= MAX_ACKS_PER_ROUND {
             return Err(Error::TooManyAcks(sender));
+        }
+        if round > self.round.ack_round {
+            let ahead = self
+                .round
+                .acks
+                .range((self.round.ack_round + 1, [0; 32])..)
+                .filter(|(_, ackers)| ackers.contains(&sender))
+                .count();
+            if ahead >= MAX_ACKS_AHEAD {
+                return Err(Error::AcksTooFarAhead(sender));
+            }
         }
         self.record_ack(round, digest, sender);
         if digest != ABSTAIN {
@@ -1008,9 +1130,61 @@ impl Conversation {
         if !batch.iter().any(|d| self.approved.contains(d)) {
             return;
         }
+        if self.defer_for_governance(now) {
+            return;
+        }
         match self.try_build(now, &batch, false) {
             Ok(()) => self.consider_round(now),
             Err(e) => tracing::error!(error = %e, "failed to build a commit candidate"),
+        }
+    }
+
+    /// Whether this member's turn to commit waits, now, for the steward elections and
+    /// emergency proposals open in the current epoch: they outrank commits ("ECP > steward
+    /// election > commit"), and an election decided after this member committed may hand
+    /// the rotation to a steward whose candidate applies it too. Under acknowledgement rounds
+    /// a committer supports its own candidate for the round, so the two candidates split it;
+    /// with one member silent, the group never gathered a quorum for either nor saw the
+    /// round die (`demls-sim --generated 44960331793281 --mode liveness --byzantine-mix
+    /// any`: a steward committed the moment it opened the election its decision called for).
+    /// The wait lasts until those proposals are decided (see
+    /// [`Self::resume_deferred_commit`]), their voting deadline at most, and happens once per
+    /// epoch, so proposals opened one after another cannot hold commits back for ever.
+    fn defer_for_governance(&mut self, now: Instant) -> bool {
+        if !self.needs_acks() || self.round.deferred_until.is_some() {
+            return false;
+        }
+        let Some(voting) = self.voting.as_ref() else {
+            return false;
+        };
+        let until = self
+            .open_governance()
+            .iter()
+            .filter_map(|(d, _)| voting.proposal(d))
+            .map(|p| self.clock.instant_of(p.header.deadline))
+            .max();
+        match until {
+            Some(until) if until > now => {
+                self.round.deferred_until = Some(until);
+                self.timers.set(TimerKind::CommitSlot, until);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A governance proposal was decided: a turn to commit that waited for the open ones
+    /// (see [`Self::defer_for_governance`]) comes now, if none is left open and this
+    /// member's slot in the (maybe new) rotation has passed.
+    pub(super) fn resume_deferred_commit(&mut self, now: Instant) {
+        let waiting = self.round.deferred_until.is_some_and(|until| until > now);
+        if !waiting || !self.open_governance().is_empty() {
+            return;
+        }
+        self.round.deferred_until = Some(now);
+        if self.slot_passed(now) {
+            self.timers.stop(TimerKind::CommitSlot);
+            self.on_commit_slot(now);
         }
     }
 
@@ -1817,6 +1991,33 @@ impl Conversation {
         self.try_build(now, &batch, true)?;
         let second: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
         Ok((first, second))
+    }
+}
+
+#[cfg(feature = "test-utils")]
+impl Conversation {
+    /// Sends `CommitAck { digest, round }` naming `committer` to the group, whatever this
+    /// member holds or its current round (a Byzantine acknowledgement, or an honest one far
+    /// ahead); records nothing here. Returns the packets.
+    #[doc(hidden)]
+    pub fn test_acknowledge(
+        &mut self,
+        now: Instant,
+        round: u32,
+        digest: [u8; 32],
+        committer: &MemberId,
+    ) -> Result<Vec<crate::Transmit>, Error> {
+        self.clock.advance(now);
+        let before = self.transmits.len();
+        self.transmit_ack(round, digest, committer)
+            .ok_or(Error::NotAMember)?;
+        Ok(self.transmits.drain(before..).collect())
+    }
+
+    /// This member's current acknowledgement round of the epoch.
+    #[doc(hidden)]
+    pub fn test_ack_round(&self) -> u32 {
+        self.round.ack_round
     }
 }
 

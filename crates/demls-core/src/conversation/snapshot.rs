@@ -281,6 +281,23 @@ impl Conversation {
         w.u32(round.reelections);
         w.u8(u8::from(round.deadlock_due));
         w.u8(u8::from(round.window_closed));
+        match round.vouch_wait {
+            None => w.u8(0),
+            Some((r, t)) => {
+                w.u8(1);
+                w.u32(r);
+                w.duration(since(t));
+            }
+        }
+        w.u32(round.idle_abstentions.0);
+        w.0.extend_from_slice(&round.idle_abstentions.1);
+        match round.deferred_until {
+            None => w.u8(0),
+            Some(t) => {
+                w.u8(1);
+                w.duration(since(t));
+            }
+        }
         w.u32(round.candidates.len() as u32);
         for c in &round.candidates {
             w.bytes(c.committer.as_bytes());
@@ -543,6 +560,17 @@ impl Conversation {
         c.round.reelections = r.u32()?;
         c.round.deadlock_due = r.bool()?;
         c.round.window_closed = r.bool()?;
+        c.round.vouch_wait = match r.u8()? {
+            0 => None,
+            1 => Some((r.u32()?, origin + r.duration()?)),
+            _ => return Err(bad("invalid voucher wait flag")),
+        };
+        c.round.idle_abstentions = (r.u32()?, r.digest()?.0);
+        c.round.deferred_until = match r.u8()? {
+            0 => None,
+            1 => Some(origin + r.duration()?),
+            _ => return Err(bad("invalid deferral flag")),
+        };
         for _ in 0..r.u32()? {
             let committer = r.member()?;
             let raw = r.bytes()?.to_vec();
