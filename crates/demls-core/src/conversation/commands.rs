@@ -233,10 +233,14 @@ impl Conversation {
         Ok(digest)
     }
 
-    /// The steward proposes adding a buffered key package's owner, unless an add of it is
-    /// already under way ([`Self::add_pending`]).
+    /// The steward proposes adding a buffered key package's owner, unless a proposal for it is
+    /// already open or approved this epoch.
     pub(super) fn propose_buffered_add(&mut self, now: Instant, member: &MemberId) {
-        let pending = self.add_pending(member);
+        let pending = self.actions.iter().any(|(d, a)| {
+            matches!(a, ParsedAction::Add { member: m, .. } if m == member)
+                && (self.approved.contains(d)
+                    || self.voting.as_ref().and_then(|v| v.decision(d)).is_none())
+        });
         let Some(buffered) = self.key_packages.get(member) else {
             return;
         };

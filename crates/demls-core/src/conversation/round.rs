@@ -1840,33 +1840,22 @@ impl Conversation {
     /// key package is buffered, not again and again within the epoch).
     fn waiting_adds(&self) -> Vec<MemberId> {
         let roster = self.roster();
-        self.key_packages
-            .keys()
-            .filter(|m| !roster.contains(m) && !self.add_pending(m))
-            .cloned()
-            .collect()
-    }
-
-    /// Whether an add of `member` is under way: approved, proposed in the current epoch
-    /// (one attempt per epoch), or still open in a retired epoch's machine. An add of a past
-    /// epoch decided NO is not: it once counted as pending for good, since the current
-    /// machine does not know it, and a member left alone never admitted a joiner that kept
-    /// announcing itself (`demls-sim --generated 91702268255622 --mode liveness`).
-    pub(super) fn add_pending(&self, member: &MemberId) -> bool {
         let this_epoch = |d: &ProposalDigest| {
             self.voting
                 .as_ref()
                 .is_some_and(|v| v.proposal(d).is_some())
         };
-        let open_in_retired = |d: &ProposalDigest| {
-            self.retired
-                .values()
-                .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
-        };
-        self.actions.iter().any(|(d, a)| {
-            matches!(a, ParsedAction::Add { member: m, .. } if m == member)
-                && (self.approved.contains(d) || this_epoch(d) || open_in_retired(d))
-        })
+        self.key_packages
+            .keys()
+            .filter(|m| !roster.contains(m))
+            .filter(|m| {
+                !self.actions.iter().any(|(d, a)| {
+                    matches!(a, ParsedAction::Add { member, .. } if member == *m)
+                        && (self.approved.contains(d) || this_epoch(d))
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     /// How an honest member votes on a governance proposal it validated: YES, except a
