@@ -694,3 +694,65 @@ fn a_joiner_whose_welcome_was_lost_is_welcomed_again() {
     assert_eq!(net.members[j].epoch().unwrap().0, epoch + 1);
     net.assert_agreement();
 }
+
+#[test]
+fn a_member_left_alone_admits_a_joiner_whose_add_a_past_epoch_rejected() {
+    // An add opened before an epoch change and rejected in the retired epoch's machine
+    // counts as under way until the next epoch change. A member left alone has none unless
+    // it commits, so it waited for good and never admitted a joiner that kept announcing
+    // itself (`demls-sim --generated 91702268255622 --mode liveness`): alone, it proposes
+    // the add again.
+    let mut net = Net::new(48);
+    net.config.auto_vote = None;
+    net.config.silent_counts_as_yes = false;
+    net.create();
+    for _ in 1..3 {
+        net.join();
+        net.run_for(Duration::from_secs(1));
+        vote_yes_on_everything_open(&mut net);
+        net.run_for(Duration::from_secs(5));
+    }
+    assert_eq!(net.active().len(), 3);
+    let j = net.join();
+    net.run_for(Duration::from_secs(1));
+    let adds_of_j = |net: &Net| -> Vec<demls::consensus::ProposalDigest> {
+        net.events(0)
+            .iter()
+            .filter_map(|e| match e {
+                Event::ProposalOpened {
+                    proposal,
+                    action: Action::Add(m),
+                    ..
+                } if *m == name(j) => Some(*proposal),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = adds_of_j(&net);
+    assert_eq!(first.len(), 1, "the steward proposed the add");
+    // Member 1 votes NO; members 1 and 2 leave while the add is open, so it is decided in
+    // the retired machine at its deadline: one YES, one NO, one silent NO.
+    net.members[1]
+        .vote(net.now, first[0], demls::consensus::Choice::No)
+        .unwrap();
+    net.drain(1);
+    for i in [2, 1] {
+        net.members[i].leave(net.now).unwrap();
+        net.drain(i);
+        net.run_for(Duration::from_secs(5));
+        assert_eq!(net.members[i].phase(), Phase::Closed);
+    }
+    assert_eq!(net.members[0].roster(), vec![name(0)]);
+    net.run_for(Duration::from_secs(40));
+    assert!(net.events(0).iter().any(|e| matches!(e,
+        Event::ProposalDecided { proposal, decision, .. }
+            if *proposal == first[0] && decision.outcome == demls::consensus::Outcome::No)));
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(
+        adds_of_j(&net).len(),
+        2,
+        "the lone member proposed the add again"
+    );
+    assert_eq!(net.members[j].phase(), Phase::Member);
+    assert_eq!(net.members[0].roster(), vec![name(0), name(j)]);
+}

@@ -234,12 +234,25 @@ impl Conversation {
     }
 
     /// The steward proposes adding a buffered key package's owner, unless a proposal for it is
-    /// already open or approved this epoch.
+    /// already approved or open. An add of a past epoch, decided or not, counts as under way
+    /// until the next epoch change forgets it (re-proposing one a retired epoch rejected at
+    /// once made the all-Byzantine swarm worse) — except for a member left alone: only its
+    /// own commits change the epoch, so it waited for good and never admitted a joiner that
+    /// kept announcing itself (`demls-sim --generated 91702268255622 --mode liveness`).
     pub(super) fn propose_buffered_add(&mut self, now: Instant, member: &MemberId) {
+        let alone = self.roster().len() == 1;
+        let open_in_retired = |d: &demls_consensus::ProposalDigest| {
+            self.retired
+                .values()
+                .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
+        };
         let pending = self.actions.iter().any(|(d, a)| {
+            let under_way = match self.voting.as_ref().filter(|v| v.proposal(d).is_some()) {
+                Some(v) => v.decision(d).is_none(),
+                None => !alone || open_in_retired(d),
+            };
             matches!(a, ParsedAction::Add { member: m, .. } if m == member)
-                && (self.approved.contains(d)
-                    || self.voting.as_ref().and_then(|v| v.decision(d)).is_none())
+                && (self.approved.contains(d) || under_way)
         });
         let Some(buffered) = self.key_packages.get(member) else {
             return;
