@@ -715,20 +715,7 @@ fn a_member_left_alone_admits_a_joiner_whose_add_a_past_epoch_rejected() {
     assert_eq!(net.active().len(), 3);
     let j = net.join();
     net.run_for(Duration::from_secs(1));
-    let adds_of_j = |net: &Net| -> Vec<demls::consensus::ProposalDigest> {
-        net.events(0)
-            .iter()
-            .filter_map(|e| match e {
-                Event::ProposalOpened {
-                    proposal,
-                    action: Action::Add(m),
-                    ..
-                } if *m == name(j) => Some(*proposal),
-                _ => None,
-            })
-            .collect()
-    };
-    let first = adds_of_j(&net);
+    let first = net.opened_adds(0, j);
     assert_eq!(first.len(), 1, "the steward proposed the add");
     // Member 1 votes NO; members 1 and 2 leave while the add is open, so it is decided in
     // the retired machine at its deadline: one YES, one NO, one silent NO.
@@ -749,7 +736,7 @@ fn a_member_left_alone_admits_a_joiner_whose_add_a_past_epoch_rejected() {
             if *proposal == first[0] && decision.outcome == demls::consensus::Outcome::No)));
     net.run_for(Duration::from_secs(30));
     assert_eq!(
-        adds_of_j(&net).len(),
+        net.opened_adds(0, j).len(),
         2,
         "the lone member proposed the add again"
     );

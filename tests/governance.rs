@@ -425,19 +425,7 @@ fn equivocated_add(seed: u64) -> (Net, usize, usize) {
     });
     let j = net.join();
     net.run_for(Duration::from_millis(500));
-    let proposal = net
-        .events(0)
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::ProposalOpened {
-                proposal,
-                action: Action::Add(m),
-                ..
-            } if *m == name(j) => Some(*proposal),
-            _ => None,
-        })
-        .expect("the add is open");
+    let proposal = *net.opened_adds(0, j).last().expect("the add is open");
     for i in 0..5 {
         let now = net.now;
         let _ = net.members[i].vote(now, proposal, Choice::Yes);
@@ -1137,18 +1125,7 @@ fn a_steward_waits_for_an_open_election_before_it_commits() {
     let epoch = net.members[0].epoch().unwrap().0;
     let j = net.join();
     net.run_for(Duration::from_millis(500));
-    let add = net
-        .events(0)
-        .iter()
-        .find_map(|e| match e {
-            Event::ProposalOpened {
-                proposal,
-                action: Action::Add(m),
-                ..
-            } if *m == name(j) => Some(*proposal),
-            _ => None,
-        })
-        .expect("the add is open");
+    let add = *net.opened_adds(0, j).first().expect("the add is open");
     let now = net.now;
     let election = net.members[s].propose_steward_election(now).unwrap();
     net.drain(s);

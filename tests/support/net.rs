@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use demls::consensus::{ConversationId, MemberId};
+use demls::consensus::{ConversationId, MemberId, ProposalDigest};
 use demls::core::{
-    Conversation, ConversationConfig, Event, GovernanceConfig, Phase, Transmit, ViolationKind,
+    Action, Conversation, ConversationConfig, Event, GovernanceConfig, Phase, Transmit,
+    ViolationKind,
 };
 use sha2::{Digest, Sha256};
 
@@ -329,6 +330,21 @@ impl Net {
         (0..self.members.len())
             .find(|&i| self.members[i].member_id() == m)
             .expect("a member of the network")
+    }
+
+    /// The add proposals for node `j` member `i` saw opened, oldest first.
+    pub fn opened_adds(&self, i: usize, j: usize) -> Vec<ProposalDigest> {
+        self.events(i)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::ProposalOpened {
+                    proposal,
+                    action: Action::Add(m),
+                    ..
+                } if *m == name(j) => Some(*proposal),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The offenders of the `kind` violations member `i` reported.
