@@ -16,9 +16,10 @@ pub enum DecidedBy {
     /// deadline, or proven after a deadline decision by a bundle of votes cast inside the
     /// voting window ([`Event::Revised`]). **Final**: never changes again.
     Early,
-    /// The deadline passed; silent voters were counted per the liveness flag. Replaced at most
-    /// once, by a final early decision with another outcome that a bundle of validly signed
-    /// votes proves ([`Event::Revised`]).
+    /// The deadline passed; silent voters were counted per the liveness flag. Votes a bundle
+    /// brings afterwards are counted and the decision recomputed over the union — early (and
+    /// final) when they settle it — so its outcome may change ([`Event::Revised`]): in one
+    /// direction only (the liveness flag fixes which), at most twice.
     Deadline,
 }
 
@@ -36,8 +37,8 @@ pub struct Decision {
 impl Decision {
     /// Whether the decision can never change: `true` for an early decision
     /// ([`DecidedBy::Early`]), whose outcome every completion of the outstanding votes
-    /// confirms. A deadline decision is not final: evidence of a final early decision with
-    /// another outcome replaces it once ([`Event::Revised`]).
+    /// confirms. A deadline decision is not final: votes a bundle brings later may change it
+    /// ([`Event::Revised`]).
     pub fn is_final(&self) -> bool {
         self.by == DecidedBy::Early
     }
@@ -76,30 +77,33 @@ pub enum Event {
         creator: MemberId,
     },
     /// A proposal was decided. Reported once per proposal. A decision with
-    /// [`DecidedBy::Deadline`] may later be replaced once, reported as [`Event::Revised`].
+    /// [`DecidedBy::Deadline`] may later be replaced, reported as [`Event::Revised`].
     Decided {
         /// Its digest.
         proposal: ProposalDigest,
         /// The decision.
         decision: Decision,
     },
-    /// A proposal decided at its deadline was shown to have been decided **early** with
-    /// another outcome: a bundle of validly signed votes, each cast inside the voting window,
-    /// together with the votes already held, settles the proposal by the early rule whatever
-    /// the outstanding votes are, and that outcome differs from the deadline one. (A member
-    /// that missed votes counts those voters as silent at the deadline, while members that
-    /// received them decided early; the early decision is the one all can justify.)
+    /// A proposal decided at its deadline changed outcome: a bundle of validly signed votes,
+    /// each cast inside the voting window, brought votes this machine had not counted, and
+    /// the union of the votes gives another outcome — the early rule's when it settles the
+    /// proposal whatever the outstanding votes are ([`DecidedBy::Early`], final), otherwise
+    /// the deadline rule's over the union ([`DecidedBy::Deadline`]). (A member that missed
+    /// votes counted those voters as silent at the deadline, while members that received them
+    /// decided otherwise; the union is the decision all can justify once they hold it.)
     ///
-    /// The bundle's votes are now counted, `decision` (always [`DecidedBy::Early`], final)
-    /// replaces `previous` (always [`DecidedBy::Deadline`]), and the host must act on
-    /// `decision.outcome` instead of the outcome it was told by [`Event::Decided`]. Emitted at
-    /// most once per proposal, always after its `Decided`; an early decision is never revised.
+    /// The bundle's votes are now counted, `decision` replaces `previous` (always a
+    /// [`DecidedBy::Deadline`] one), and the host must act on `decision.outcome` instead of
+    /// the outcome it was told before. Always after its `Decided`; the deadline rule over a
+    /// growing set of votes moves one way only, so at most twice per proposal (once through a
+    /// `Retry` tie), and never after an early decision.
     Revised {
         /// Its digest.
         proposal: ProposalDigest,
-        /// The deadline decision that is replaced (as reported by [`Event::Decided`]).
+        /// The deadline decision that is replaced (as reported by [`Event::Decided`] or an
+        /// earlier `Revised`).
         previous: Decision,
-        /// The final early decision that replaces it.
+        /// The decision of the union of the votes that replaces it.
         decision: Decision,
     },
     /// A voter equivocated; the evidence is kept and the second vote is not counted.

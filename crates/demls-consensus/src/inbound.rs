@@ -15,7 +15,7 @@ use crate::event::{DecidedBy, Decision, Event};
 use crate::machine::{BundleSummary, Ingested, VotingMachine};
 use crate::message::{ProposalHeader, SignedProposal, Vote, VoteBundle, VotingMessage};
 use crate::proposal::{Novelty, Recorded};
-use crate::rule::{self, Outcome, Tally};
+use crate::rule;
 use crate::transcript;
 use crate::types::{Choice, ProposalDigest, Timestamp, VoteDigest};
 
@@ -95,14 +95,16 @@ impl VotingMachine {
     /// atomic: if its proposal or any vote is refused, nothing is applied and the error names
     /// the vote.
     ///
-    /// A bundle for a decided proposal changes nothing and is not verified — with one
-    /// exception. If the proposal was decided **at its deadline** and the bundle's votes,
-    /// together with the votes already held, settle it by the early rule (the outcome is
-    /// certain whatever the outstanding votes are), the bundle is validated like any other;
-    /// if it passes, its votes are counted and the decision becomes that final early decision.
-    /// When the outcome differs from the deadline one, [`Event::Revised`] reports the change;
-    /// when it is the same, the decision is only marked final, silently. An early decision is
-    /// never revised, so a proposal's outcome changes at most once.
+    /// A bundle for a proposal decided **early** changes nothing and is not verified (the
+    /// decision is final). A bundle for one decided **at its deadline** that brings votes not
+    /// held yet is validated like any other; if it passes, its votes are counted and the
+    /// decision becomes the one the union of the votes gives: the early decision when the
+    /// union settles it (final from then on), otherwise the deadline rule over the union.
+    /// When the outcome changes, [`Event::Revised`] reports it; otherwise the decision's
+    /// tally (and finality) is updated silently. The deadline rule over a growing set of votes
+    /// moves in one direction only (silent voters count as YES: only a new NO changes the
+    /// count; as NO: only a new YES), so a deadline outcome changes at most twice (once
+    /// through a `Retry` tie) and members given the same votes decide alike.
     pub fn handle_bundle(
         &mut self,
         crypto: &impl OpenMlsCrypto,
@@ -118,13 +120,13 @@ impl VotingMachine {
             self.check_scope(vote).map_err(|e| bundle_error(index, e))?;
         }
         let decided = self.decision(&digest);
-        let mut proven = None;
+        let mut merged = None;
         if let Some(decision) = decided {
             // A decided proposal takes nothing more — unless it was decided at the deadline
-            // and this bundle proves a final early decision (checked by digest and counts
-            // alone; the signatures are verified below only when it does).
-            proven = self.proven_early(&digest, &bundle.votes, decision);
-            if proven.is_none() {
+            // and this bundle brings votes not held yet (checked by digest alone; the
+            // signatures are verified below only when it does).
+            merged = self.merged_decision(&digest, &bundle.votes, decision);
+            if merged.is_none() {
                 return Ok(Ingested::Bundle(BundleSummary {
                     after_decision: bundle.votes.len() as u32,
                     ..BundleSummary::default()
@@ -187,8 +189,8 @@ impl VotingMachine {
         }
 
         // Phase 2: apply. Nothing below can fail.
-        if let (Some(previous), Some((outcome, tally))) = (decided, proven) {
-            let summary = self.adopt_proof(digest, previous, outcome, tally, bundle.votes, checked);
+        if let (Some(previous), Some(decision)) = (decided, merged) {
+            let summary = self.adopt_union(digest, previous, decision, bundle.votes, checked);
             return Ok(Ingested::Bundle(summary));
         }
         let mut summary = BundleSummary::default();
@@ -208,17 +210,19 @@ impl VotingMachine {
         Ok(Ingested::Bundle(summary))
     }
 
-    /// For a proposal decided at its deadline: the final early decision that `votes` would
-    /// prove, with the votes already held, if every one of them is valid — and the tally that
-    /// counting them gives. `None` when the decision is already final or the votes prove
-    /// nothing. Reads digests and counts only (no signature check); the caller validates the
-    /// bundle before acting on the answer, and a valid bundle gives exactly this tally.
-    fn proven_early(
+    /// For a proposal decided at its deadline: the decision that counting `votes` with the
+    /// votes already held gives, if every one of them is valid — early when the union settles
+    /// it, otherwise at the deadline over the union (see
+    /// [`handle_bundle`](Self::handle_bundle)). `None` when the decision is already final or
+    /// `votes` brings no vote to count. Reads digests and counts only (no signature check);
+    /// the caller validates the bundle before acting on the answer, and a valid bundle gives
+    /// exactly this tally.
+    fn merged_decision(
         &self,
         digest: &ProposalDigest,
         votes: &[Vote],
         decision: Decision,
-    ) -> Option<(Outcome, Tally)> {
+    ) -> Option<Decision> {
         if decision.is_final() {
             return None;
         }
@@ -238,20 +242,36 @@ impl VotingMachine {
                 }
             }
         }
-        let outcome = rule::early_decision(tally, state.proposal.header.tie_policy)?;
-        Some((outcome, tally))
+        if newly_counted.is_empty() {
+            return None;
+        }
+        let header = &state.proposal.header;
+        Some(match rule::early_decision(tally, header.tie_policy) {
+            Some(outcome) => Decision {
+                outcome,
+                tally,
+                by: DecidedBy::Early,
+            },
+            None => Decision {
+                outcome: rule::deadline_decision(
+                    tally,
+                    header.silent_counts_as_yes,
+                    header.tie_policy,
+                ),
+                tally,
+                by: DecidedBy::Deadline,
+            },
+        })
     }
 
-    /// Counts the votes of a fully validated bundle that proves a final early decision for a
-    /// proposal decided at its deadline, and installs that decision (see
-    /// [`handle_bundle`](Self::handle_bundle)). Equivocations are recorded and reported as
-    /// usual.
-    fn adopt_proof(
+    /// Counts the votes of a fully validated bundle for a proposal decided at its deadline
+    /// and installs the decision of the union (see [`handle_bundle`](Self::handle_bundle)).
+    /// Equivocations are recorded and reported as usual.
+    fn adopt_union(
         &mut self,
         digest: ProposalDigest,
         previous: Decision,
-        outcome: Outcome,
-        tally: Tally,
+        decision: Decision,
         votes: Vec<Vote>,
         checked: Vec<Option<CheckedVote>>,
     ) -> BundleSummary {
@@ -276,16 +296,14 @@ impl VotingMachine {
             };
             summary.add(what);
         }
-        debug_assert_eq!(state.tally, tally, "the proof counted what was predicted");
-        let decision = Decision {
-            outcome,
-            tally,
-            by: DecidedBy::Early,
-        };
+        debug_assert_eq!(
+            state.tally, decision.tally,
+            "the union counted what was predicted"
+        );
         state.decision = Some(decision);
-        if outcome != previous.outcome {
-            tracing::info!(proposal = %digest, previous = ?previous.outcome, ?outcome,
-                "deadline decision revised by evidence of a final early decision");
+        if decision.outcome != previous.outcome {
+            tracing::info!(proposal = %digest, previous = ?previous.outcome, outcome = ?decision.outcome,
+                final_ = decision.is_final(), "deadline decision revised by the votes of a bundle");
             self.events.push_back(Event::Revised {
                 proposal: digest,
                 previous,

@@ -11,8 +11,9 @@
 //!   merge as a union;
 //! * the [decision rule](rule) settles each proposal early when no outstanding vote can change
 //!   the result, or at its deadline with silent voters counted per the signed liveness flag;
-//! * a deadline decision that a bundle of signed votes proves was settled early elsewhere
-//!   with another outcome is replaced, once, by that final early decision;
+//! * a deadline decision follows the votes that bundles bring afterwards: it becomes the
+//!   early decision when they settle it (final), otherwise the deadline rule over the union,
+//!   so members given the same votes decide alike;
 //! * decisions, revisions, equivocations and abandoned proposals are drained as
 //!   [events](Event).
 //!

@@ -176,10 +176,11 @@ pub struct Evidence {
 ///   unchanged; no input panics.
 /// * Decisions depend only on the set of counted votes, never on arrival order (see
 ///   [`rule`](crate::rule)); any early decision equals the decision at the deadline.
-/// * An early decision is final. A deadline decision (made without some votes) is replaced at
-///   most once, and only when a bundle of validly signed votes proves a final early decision;
-///   a different outcome is reported as [`Event::Revised`]. Single votes after the decision
-///   never change anything.
+/// * An early decision is final. A deadline decision (made without some votes) follows the
+///   validly signed votes that bundles bring afterwards: it becomes the decision of the union
+///   (early and final when the union settles it); a different outcome is reported as
+///   [`Event::Revised`], at most twice per proposal. Single votes after the decision never
+///   change anything.
 /// * A re-sent vote is recognised by digest before any signature check.
 /// * `now` never goes backwards: an earlier `now` is clamped to the latest seen.
 #[derive(Debug, Clone)]
@@ -246,7 +247,7 @@ impl VotingMachine {
     }
 
     /// The decision of a known proposal, once made. A deadline decision may still be revised
-    /// once by evidence ([`Event::Revised`]); [`Decision::is_final`] tells which.
+    /// by the votes of a bundle ([`Event::Revised`]); [`Decision::is_final`] tells which.
     pub fn decision(&self, proposal: &ProposalDigest) -> Option<Decision> {
         self.proposals.get(proposal).and_then(|s| s.decision)
     }

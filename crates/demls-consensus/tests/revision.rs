@@ -455,48 +455,154 @@ fn a_proving_bundle_with_one_bad_vote_changes_nothing() {
 }
 
 #[test]
-fn evidence_short_of_the_early_rule_revises_nothing() {
+fn evidence_short_of_the_early_rule_revises_by_the_deadline_rule_over_the_union() {
     // n = 10, silent as NO: the creator's lone YES gives NO at the deadline.
     let (g, mut m, p, previous) = deadline_decided(10, false, TiePolicy::Reject, &[]);
     let d = p.digest();
-    // Five more YES: 6 of 10 is a majority, but 6 < ⌈20/3⌉ = 7 distinct voters — no early
-    // decision, so no revision (and nothing is verified: a forged vote is not noticed).
-    let mut short = g.votes(d, &[1, 2, 3, 4, 5], Choice::Yes);
+    // A bundle that brings no vote not held changes nothing and is not verified.
+    let mut held = g.votes(d, &[0], Choice::Yes);
+    held[0].signature = vec![1; 64];
     let before = m.state_digest();
     assert_eq!(
-        m.handle_bundle(&crypto(), LATE, bundle(d, short.clone())),
+        m.handle_bundle(&crypto(), LATE, bundle(d, held)),
         Ok(Ingested::Bundle(BundleSummary {
-            after_decision: 5,
+            after_decision: 1,
             ..BundleSummary::default()
         }))
     );
-    short[4].signature = vec![1; 64];
-    assert!(m.handle_bundle(&crypto(), LATE, bundle(d, short)).is_ok());
-    // Equivocations cannot stand in for the quorum: the creator's NO is not counted.
-    let mut with_equivocation = g.votes(d, &[1, 2, 3, 4, 5], Choice::Yes);
-    with_equivocation.push(g.vote(0, d, Choice::No, T0.saturating_add_ms(7)));
-    assert!(m
-        .handle_bundle(&crypto(), LATE, bundle(d, with_equivocation))
-        .is_ok());
-    // Nor can the same voter twice.
-    let mut repeated = g.votes(d, &[1, 2, 3, 4, 5], Choice::Yes);
-    repeated.push(g.vote(5, d, Choice::Yes, T0.saturating_add_ms(9)));
-    assert!(m
-        .handle_bundle(&crypto(), LATE, bundle(d, repeated))
-        .is_ok());
     assert_eq!(m.state_digest(), before);
-    assert!(drain(&mut m).is_empty());
+    // New votes are verified: one forged vote refuses the whole bundle.
+    let mut forged = g.votes(d, &[1, 2, 3, 4, 5], Choice::Yes);
+    forged[4].signature = vec![1; 64];
+    assert!(m.handle_bundle(&crypto(), LATE, bundle(d, forged)).is_err());
+    assert_eq!(m.state_digest(), before);
     assert_eq!(m.decision(&d), Some(previous));
+    // Five more YES: 6 of 10 is a majority, but 6 < ⌈20/3⌉ = 7 distinct voters — no early
+    // decision. The deadline rule over the union (silent as NO: Y = 6) gives YES: the
+    // decision a member that held these votes at its deadline took.
+    m.handle_bundle(
+        &crypto(),
+        LATE,
+        bundle(d, g.votes(d, &[1, 2, 3, 4, 5], Choice::Yes)),
+    )
+    .unwrap();
+    let revised = m.decision(&d).unwrap();
+    assert_eq!(
+        drain(&mut m),
+        vec![Event::Revised {
+            proposal: d,
+            previous,
+            decision: revised
+        }]
+    );
+    assert_eq!(
+        (revised.outcome, revised.by, revised.tally),
+        (Outcome::Yes, DecidedBy::Deadline, tally(10, 6, 0))
+    );
+    // An equivocation brings no vote to count (the creator's second vote, NO): nothing
+    // changes.
+    let before = m.state_digest();
+    let mut with_equivocation = g.votes(d, &[1], Choice::Yes);
+    with_equivocation.push(g.vote(0, d, Choice::No, T0.saturating_add_ms(7)));
+    m.handle_bundle(&crypto(), LATE, bundle(d, with_equivocation))
+        .unwrap();
+    assert!(drain(&mut m).is_empty());
+    assert_eq!(m.state_digest(), before);
 
-    // A seventh voter completes the quorum: now the early YES is proven.
-    let mut enough = g.votes(d, &[1, 2, 3, 4, 5], Choice::Yes);
-    enough.extend(g.votes(d, &[6], Choice::No));
-    m.handle_bundle(&crypto(), LATE, bundle(d, enough)).unwrap();
-    assert!(matches!(
-        drain(&mut m).as_slice(),
-        [Event::Revised { decision, .. }] if decision.outcome == Outcome::Yes
-            && decision.tally == tally(10, 6, 1)
-    ));
+    // A seventh voter completes the quorum: the same outcome, now early and final — silently.
+    m.handle_bundle(&crypto(), LATE, bundle(d, g.votes(d, &[6], Choice::No)))
+        .unwrap();
+    assert!(drain(&mut m).is_empty());
+    let early = m.decision(&d).unwrap();
+    assert_eq!(
+        (early.outcome, early.by, early.tally),
+        (Outcome::Yes, DecidedBy::Early, tally(10, 6, 1))
+    );
+}
+
+/// Two members decide a proposal differently at their deadlines over different votes, and no
+/// set of the votes settles it early (a voter stays silent). After each receives the other's
+/// bundle both hold the union and the same decision — whichever order the bundles come in.
+/// Before, neither bundle proved anything and the two disagreed for good: each acknowledged
+/// the commit candidate its own decision justified (`demls-sim --generated 123474317621230
+/// --mode liveness --byzantine-mix any`).
+#[test]
+fn members_that_decided_differently_at_their_deadlines_agree_once_they_swap_votes() {
+    for silent_yes in [false, true] {
+        // n = 5, members 0..3 vote, member 4 is silent. A holds 0 YES, 1 YES, 2 NO;
+        // B holds 0 YES, 3 NO.
+        let (g, mut a, p, _) = deadline_decided(
+            5,
+            silent_yes,
+            TiePolicy::Reject,
+            &[(1, Choice::Yes), (2, Choice::No)],
+        );
+        let d = p.digest();
+        let mut b = g.machine(3);
+        b.handle_proposal(&crypto(), T0, p).unwrap();
+        b.handle_vote(
+            &crypto(),
+            T0,
+            g.vote(3, d, Choice::No, T0.saturating_add_ms(3)),
+        )
+        .unwrap();
+        b.tick_deadlines(T0.saturating_add_ms(WINDOW_MS));
+        drain(&mut b);
+        let (da, db) = (a.decision(&d).unwrap(), b.decision(&d).unwrap());
+        assert_eq!(da.by, DecidedBy::Deadline);
+        assert_eq!(db.by, DecidedBy::Deadline);
+        let Some(VotingMessage::Bundle(from_a)) = a.bundle(&d) else {
+            panic!("A holds the proposal")
+        };
+        let Some(VotingMessage::Bundle(from_b)) = b.bundle(&d) else {
+            panic!("B holds the proposal")
+        };
+        a.handle_bundle(&crypto(), LATE, from_b).unwrap();
+        b.handle_bundle(&crypto(), LATE, from_a).unwrap();
+        let (ua, ub) = (a.decision(&d).unwrap(), b.decision(&d).unwrap());
+        assert_eq!(ua, ub, "silent as YES: {silent_yes}");
+        // Union: 2 YES, 2 NO, 1 silent — not settled early; the flag decides the silent one.
+        assert_eq!(ua.tally, tally(5, 2, 2));
+        assert_eq!(ua.by, DecidedBy::Deadline);
+        let expected = if silent_yes {
+            Outcome::Yes
+        } else {
+            Outcome::No
+        };
+        assert_eq!(ua.outcome, expected);
+        assert_eq!(a.evidence(&d).unwrap().votes, b.evidence(&d).unwrap().votes);
+    }
+}
+
+/// The deadline rule over a growing set of votes moves one way: with silent voters counted as
+/// YES only a new NO changes the count, so a deadline NO is never revised back to YES by
+/// more votes, and a deadline YES turns NO at most once.
+#[test]
+fn a_deadline_decision_moves_one_way_as_votes_arrive() {
+    // n = 7, silent as YES: the creator's YES alone gives YES at the deadline.
+    let (g, mut m, p, first) = deadline_decided(7, true, TiePolicy::Reject, &[]);
+    let d = p.digest();
+    assert_eq!(first.outcome, Outcome::Yes);
+    let mut outcomes = vec![first.outcome];
+    for (voter, choice) in [
+        (1, Choice::No),
+        (2, Choice::No),
+        (3, Choice::No),
+        (4, Choice::Yes),
+    ] {
+        m.handle_bundle(&crypto(), LATE, bundle(d, g.votes(d, &[voter], choice)))
+            .unwrap();
+        drain(&mut m);
+        outcomes.push(m.decision(&d).unwrap().outcome);
+    }
+    // Three NO of seven with four counted YES: still YES (2·4 > 7); a fourth NO would end it,
+    // but the fourth vote is a YES — no more changes can come from YES votes.
+    assert_eq!(outcomes, vec![Outcome::Yes; 5]);
+    m.handle_bundle(&crypto(), LATE, bundle(d, g.votes(d, &[5], Choice::No)))
+        .unwrap();
+    let last = m.decision(&d).unwrap();
+    assert_eq!((last.outcome, last.by), (Outcome::No, DecidedBy::Early));
+    assert!(matches!(drain(&mut m).as_slice(), [Event::Revised { .. }]));
 }
 
 #[test]

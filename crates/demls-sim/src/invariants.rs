@@ -16,7 +16,9 @@
 //!   proposal): a member may take a commit's decisions on its quorum certificate
 //!   (docs/protocol.md §9, "Certified commits"); for a joiner, approvals some honest member
 //!   ever finalized count (its welcome and pre-join evidence carry them on the committer's
-//!   word). Like forks, failures in an epoch whose
+//!   word); and a deadline YES an honest member held until votes it had lacked overturned it
+//!   counts too (the members acknowledged the commit on it, and the votes came after:
+//!   docs/protocol.md §4, the union of the votes). Like forks, failures in an epoch whose
 //!   acknowledging roster was a third or more Byzantine are counted *beyond the fault
 //!   model*, not violations.
 //! * **Consensus agreement** — no two honest members finalize one proposal differently
@@ -148,6 +150,8 @@ pub struct Checker {
     approved: BTreeMap<usize, BTreeMap<ActionKey, BTreeSet<ProposalDigest>>>,
     /// Actions some member finalized YES.
     approved_anywhere: BTreeSet<ActionKey>,
+    /// Actions whose deadline YES at some member a revision overturned (see Validity).
+    overturned: BTreeSet<ActionKey>,
     /// Nodes that joined through a welcome (rather than creating the group).
     joiners: BTreeSet<usize>,
     last_epoch: BTreeMap<usize, u64>,
@@ -342,7 +346,10 @@ impl Checker {
                             mine.entry(key.clone()).or_default().insert(*proposal);
                             self.approved_anywhere.insert(key);
                         } else if let Some(by) = mine.get_mut(&key) {
-                            if by.remove(proposal) && by.is_empty() {
+                            if by.remove(proposal) {
+                                self.overturned.insert(key.clone());
+                            }
+                            if by.is_empty() {
                                 mine.remove(&key);
                             }
                         }
@@ -367,6 +374,7 @@ impl Checker {
                     if self.joiners.contains(&node) {
                         approved.extend(self.approved_anywhere.iter().cloned());
                     }
+                    approved.extend(self.overturned.iter().cloned());
                     let beyond = self.beyond_fault_model(epoch.0);
                     let mut invalid = 0;
                     for m in added {
@@ -595,6 +603,66 @@ mod tests {
             vec![Invariant::Validity],
             "only at Byzantine 3"
         );
+    }
+
+    /// Members acknowledged a removal on their deadline YES; the votes they had lacked came
+    /// afterwards and overturned it (the deadline rule over the union), just before the
+    /// commit was applied on its quorum certificate. The YES they held counts.
+    #[test]
+    fn validity_accepts_a_removal_whose_deadline_yes_was_overturned_after_it_was_acknowledged() {
+        let run = |overturned: bool| {
+            let mut c = Checker::new(BTreeSet::new());
+            let remove = Action::Remove(member_name(6));
+            let mut events = vec![decided(
+                7,
+                remove.clone(),
+                Outcome::Yes,
+                DecidedBy::Deadline,
+            )];
+            if overturned {
+                events.push(Event::ProposalRevised {
+                    proposal: ProposalDigest([7; 32]),
+                    action: remove,
+                    decision: Decision {
+                        outcome: Outcome::No,
+                        tally: Tally {
+                            electorate: 4,
+                            yes: 1,
+                            no: 3,
+                        },
+                        by: DecidedBy::Early,
+                    },
+                });
+            }
+            c.observe(&record(2, events, Vec::new()));
+            c.observe(&record(
+                1,
+                vec![Event::EpochChanged {
+                    epoch: demls_consensus::Epoch(4),
+                    added: Vec::new(),
+                    removed: vec![member_name(6)],
+                }],
+                Vec::new(),
+            ));
+            c
+        };
+        assert!(invariants(&run(false)).is_empty());
+        assert!(
+            invariants(&run(true)).is_empty(),
+            "overturned after it was held"
+        );
+        // Never approved by anyone: a violation.
+        let mut c = Checker::new(BTreeSet::new());
+        c.observe(&record(
+            1,
+            vec![Event::EpochChanged {
+                epoch: demls_consensus::Epoch(4),
+                added: Vec::new(),
+                removed: vec![member_name(6)],
+            }],
+            Vec::new(),
+        ));
+        assert_eq!(invariants(&c), vec![Invariant::Validity]);
     }
 
     #[test]
