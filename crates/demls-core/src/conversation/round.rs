@@ -140,6 +140,9 @@ pub(super) struct CommitRound {
     /// precedes its commit), at most `MAX_EVIDENCE_MESSAGES` per member: the applied
     /// candidate's committer's go into the certificate.
     pub evidence_messages: BTreeMap<MemberId, Vec<Vec<u8>>>,
+    /// Proposals whose evidence this member sent this epoch because the round showed a
+    /// member that decided them otherwise (each once; see `Conversation::share_evidence`).
+    pub contested: BTreeSet<ProposalDigest>,
 }
 
 impl CommitRound {
@@ -179,6 +182,10 @@ impl CommitRound {
         for m in &self.equivocators {
             h.update((m.as_bytes().len() as u32).to_be_bytes());
             h.update(m.as_bytes());
+        }
+        h.update((self.contested.len() as u32).to_be_bytes());
+        for d in &self.contested {
+            h.update(d.0);
         }
         for (sender, messages) in &self.evidence_messages {
             h.update((sender.as_bytes().len() as u32).to_be_bytes());
@@ -708,6 +715,65 @@ impl Conversation {
         Ok(())
     }
 
+    /// Sends this member's evidence for its decision on `d` — the proposal and the votes it
+    /// counted — once per proposal and epoch, when the commit round shows that another member
+    /// decided `d` otherwise: a candidate applies `d` while this member decided it NO (the
+    /// commit waits here, `on_commit`), or a round died while a candidate it holds omits a
+    /// proposal it approved. Decisions taken at the deadline over different sets of votes can
+    /// differ between honest members; nothing else ever reconciled them, and each side
+    /// acknowledged the candidate its own decisions justify, round after round (`demls-sim
+    /// --generated 123474317621230 --mode liveness --byzantine-mix any`: three members
+    /// against two, 185 dead rounds). The receivers' voting machines replace a deadline
+    /// decision that the votes, together with those they hold, settle by the early rule
+    /// (`demls_consensus::Event::Revised`); a bundle that settles nothing changes nothing.
+    pub(super) fn share_evidence(&mut self, d: &ProposalDigest) {
+        if self.round.contested.contains(d) {
+            return;
+        }
+        let Some(bundle) = self
+            .voting
+            .iter()
+            .chain(self.retired.values())
+            .filter(|v| v.decision(d).is_some())
+            .find_map(|v| v.bundle(d))
+        else {
+            return;
+        };
+        self.round.contested.insert(*d);
+        tracing::debug!(proposal = %d, "sharing the evidence of a contested decision");
+        let body = demls_wire::v1::app_content::Body::Voting(bundle.encode());
+        if let Err(e) = self.send_app_message(body, TrafficClass::Governance) {
+            tracing::warn!(error = %e, "could not share the evidence of a decision");
+        }
+    }
+
+    /// Whether this member can justify candidate `c` now: a quorum acknowledged it, or each
+    /// proposal it applies is finalized here (approved, or an emergency proposal rejected).
+    /// A decision revised by evidence after `c` arrived can make it unjustified: it is then
+    /// no longer acknowledged here.
+    fn justified_now(&self, c: &Candidate) -> bool {
+        c.batch
+            .iter()
+            .all(|d| self.approved.contains(d) || self.rejected.contains(d))
+            || self.quorum_acked(&c.digest, &c.committer)
+    }
+
+    /// After a dead round: shares the evidence of each approved proposal that a candidate
+    /// held here omits (see [`Self::share_evidence`]) — members that decided it NO at their
+    /// deadline prefer that candidate, this member the ones that apply it.
+    fn share_omitted_approvals(&mut self) {
+        let omitted: Vec<ProposalDigest> = self
+            .approved
+            .iter()
+            .filter(|d| !self.round.contested.contains(d))
+            .filter(|d| self.round.candidates.iter().any(|c| !c.batch.contains(d)))
+            .copied()
+            .collect();
+        for d in omitted {
+            self.share_evidence(&d);
+        }
+    }
+
     /// Sends `CommitAck { digest, round }`, naming `committer`, to the group; returns the
     /// MLS message.
     fn transmit_ack(
@@ -798,6 +864,7 @@ impl Conversation {
         let round = self.round.ack_round;
         if round > before {
             // A new round: candidates get a fresh window to arrive before members choose.
+            self.share_omitted_approvals();
             self.round.window_closed = false;
             let window = self.gov.as_ref().expect("a member").config.candidate_window;
             self.timers.set(TimerKind::CandidateWindow, now + window);
@@ -1402,7 +1469,9 @@ impl Conversation {
             .candidates
             .iter()
             .enumerate()
-            .filter(|(_, c)| !self.round.equivocators.contains(&c.committer) && keep(c))
+            .filter(|(_, c)| {
+                !self.round.equivocators.contains(&c.committer) && self.justified_now(c) && keep(c)
+            })
             .max_by_key(|(_, c)| {
                 (
                     c.batch.len(),

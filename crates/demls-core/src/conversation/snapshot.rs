@@ -318,6 +318,10 @@ impl Conversation {
         for m in &round.equivocators {
             w.bytes(m.as_bytes());
         }
+        w.u32(round.contested.len() as u32);
+        for d in &round.contested {
+            w.0.extend_from_slice(&d.0);
+        }
         w.u32(self.creators.len() as u32);
         for (d, m) in &self.creators {
             w.0.extend_from_slice(&d.0);
@@ -594,6 +598,9 @@ impl Conversation {
         }
         for _ in 0..r.u32()? {
             c.round.equivocators.insert(r.member()?);
+        }
+        for _ in 0..r.u32()? {
+            c.round.contested.insert(r.digest()?);
         }
         for _ in 0..r.u32()? {
             let d = r.digest()?;
