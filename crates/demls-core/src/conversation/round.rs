@@ -79,6 +79,16 @@ pub(super) const MAX_ACKS_AHEAD: usize = 8;
 /// decision, a voucher) lets the member abstain again.
 pub(super) const MAX_IDLE_ABSTENTIONS: u32 = 8;
 
+/// From this acknowledgement round on, a member no longer acknowledges the best candidate by
+/// the commit validation service's rule but one drawn per round among the live options (see
+/// `Conversation::drawn_candidate`): two dead rounds in a row mean members justify different
+/// candidates. Honest members can hold different decisions for good — a vote equivocator's
+/// two votes, each counted first by some members, make a marginal proposal pass at some and
+/// fail at others — and members that can justify only one candidate never move; by the rule
+/// the others never moved either, and the round died 3 against 2 for 560 rounds
+/// (`demls-sim --generated 187052145917356 --mode liveness --byzantine-mix any`).
+pub(super) const DRAW_FROM_ROUND: u32 = 2;
+
 /// The digest of an abstention: "I hold no candidate to acknowledge in this round" — counted
 /// as heard from, never as support (so a round nobody can win is seen to die).
 pub(super) const ABSTAIN: [u8; 32] = [0; 32];
@@ -886,7 +896,9 @@ impl Conversation {
             return;
         }
         self.confirm_vouched();
-        let pick = self.best_by_rule_among(|c| self.confirmed(c));
+        let pick = self
+            .drawn_candidate(round)
+            .or_else(|| self.best_by_rule_among(|c| self.confirmed(c)));
         // The best candidate applies a decision this member holds only on another's word:
         // wait for vouchers while they can still come, rather than split the round — for a
         // candidate window at most. The vouchers can only be members that hold the decision
@@ -916,6 +928,45 @@ impl Conversation {
             },
             None => {}
         }
+    }
+
+    /// From [`DRAW_FROM_ROUND`] on: among the candidates this member may acknowledge
+    /// (justified, confirmed, not an equivocator's) that another member acknowledged in the
+    /// previous round, the one with the smallest SHA-256 of the round and its digest. Members
+    /// that can justify the same options draw the same one, and each round draws afresh, so
+    /// those that can justify several candidates come, within a few rounds, to the one that
+    /// members with a single option stay on — whichever side that is (a rule that always
+    /// preferred one side's candidate could not know which side can move). `None` before that
+    /// round or without such a candidate: the rule decides.
+    fn drawn_candidate(&self, round: u32) -> Option<usize> {
+        if round < DRAW_FROM_ROUND {
+            return None;
+        }
+        let live = |c: &Candidate| {
+            self.round
+                .acks
+                .get(&(round - 1, c.digest))
+                .is_some_and(|ackers| ackers.iter().any(|m| *m != self.me))
+        };
+        let draw = |c: &Candidate| -> [u8; 32] {
+            let mut h = Sha256::new();
+            h.update(b"demls/v1/ack-draw");
+            h.update(round.to_be_bytes());
+            h.update(c.digest);
+            h.finalize().into()
+        };
+        self.round
+            .candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                !self.round.equivocators.contains(&c.committer)
+                    && self.justified_now(c)
+                    && self.confirmed(c)
+                    && live(c)
+            })
+            .min_by_key(|(_, c)| draw(c))
+            .map(|(i, _)| i)
     }
 
     /// Whether this member still waits for vouchers in `round`: the first wait in a round
