@@ -304,19 +304,35 @@ impl Conversation {
         walk
     }
 
-    /// Who commits this epoch, in order: every member by id in recovery mode; the list an
-    /// approved election installs (its stewards commit it); otherwise the group's rotation —
-    /// without members pending removal (`eligible`; the score deltas use the group's
-    /// rotation as recorded, `walk_of_batch`, which every member computes alike).
+    /// Who commits this epoch, in order: every member in recovery mode (see
+    /// [`Self::recovery_walk`]); the list an approved election installs (its stewards commit
+    /// it); otherwise the group's rotation — without members pending removal (`eligible`;
+    /// the score deltas use the group's rotation as recorded, `walk_of_batch`, which every
+    /// member computes alike).
     pub(super) fn primary_walk(&self) -> Vec<MemberId> {
-        self.eligible(if self.recovery {
-            self.roster()
-        } else {
-            match self.approved_election() {
-                Some((d, _, _)) => self.walk_of_batch(&[d]),
-                None => self.walk_of_batch(&[]),
-            }
+        if self.recovery {
+            return self.recovery_walk();
+        }
+        self.eligible(match self.approved_election() {
+            Some((d, _, _)) => self.walk_of_batch(&[d]),
+            None => self.walk_of_batch(&[]),
         })
+    }
+
+    /// The committers of recovery mode ("any remaining member MAY produce the next valid
+    /// commit"): the members not pending removal by id, then those pending removal by id.
+    /// Leaving the latter out wedged a group for good when every member but a Byzantine one
+    /// had a removal approved and the Byzantine one had spent its candidate: nobody could
+    /// commit, in recovery mode too (`demls-sim --generated 203880134173336 --mode liveness
+    /// --byzantine-mix any`: a proposal spammer). Last in the walk, they commit only once
+    /// every other member's slot has passed.
+    fn recovery_walk(&self) -> Vec<MemberId> {
+        let pending = self.pending_removal();
+        let (remaining, leaving): (Vec<MemberId>, Vec<MemberId>) = self
+            .roster()
+            .into_iter()
+            .partition(|m| !pending.contains(m));
+        remaining.into_iter().chain(leaving).collect()
     }
 
     /// Whether candidates need acknowledgements: always under multi-steward governance —
@@ -328,14 +344,14 @@ impl Conversation {
         self.recovery || self.gov.as_ref().is_some_and(|g| !g.config.single_steward)
     }
 
-    /// Whether `sender` may commit this epoch: in the group's rotation, in the rotation of an
-    /// approved election, or any member in recovery mode — each without the members pending
-    /// removal, by the same rule as [`Self::primary_walk`] (a member refusing a commit that
+    /// Whether `sender` may commit this epoch: any member in recovery mode; in the group's
+    /// rotation, or in the rotation of an approved election, without the members pending
+    /// removal — by the same rule as [`Self::primary_walk`] (a member refusing a commit that
     /// the committer's own walk allowed found the simulator's stall F15: with every steward
     /// of a short rotation pending removal, the walk kept them all while this check refused
     /// them).
     pub(super) fn may_commit(&self, sender: &MemberId) -> bool {
-        if self.recovery && self.eligible(self.roster()).contains(sender) {
+        if self.recovery && self.roster().contains(sender) {
             return true;
         }
         if self.eligible(self.walk_of_batch(&[])).contains(sender) {
