@@ -739,3 +739,15 @@ fn in_recovery_mode_members_pending_removal_commit_after_the_others() {
     let m = run_generated_liveness_mixed(203_880_134_173_336, ByzantineMix::Any);
     assert!(m.committed > 0, "{m:?}");
 }
+
+#[test]
+fn an_add_every_member_holds_on_another_members_word_is_proposed_afresh() {
+    // The members that finalized two adds all left; every member still in held them on a
+    // welcome's word, so nobody could vouch for them, commit them or propose them again,
+    // while the joiners kept announcing their key packages. After three epoch changes such an
+    // add no longer stops a fresh one, which the members decide themselves
+    // (`demls-sim --generated 231264174667344 --mode liveness --byzantine-mix any`; `run`
+    // fails on any violation).
+    let m = run_generated_liveness_mixed(231_264_174_667_344, ByzantineMix::Any);
+    assert!(m.committed > 0, "{m:?}");
+}

@@ -234,7 +234,8 @@ impl Conversation {
     }
 
     /// The steward proposes adding a buffered key package's owner, unless a proposal for it is
-    /// already approved or open. An add of a past epoch, decided or not, counts as under way
+    /// already approved (and not held only on another's word for long:
+    /// `Conversation::stale_unconfirmed`) or open. An add of a past epoch, decided or not, counts as under way
     /// until the next epoch change forgets it (re-proposing one a retired epoch rejected at
     /// once made the all-Byzantine swarm worse) — except for a member left alone: only its
     /// own commits change the epoch, so it waited for good and never admitted a joiner that
@@ -252,6 +253,7 @@ impl Conversation {
                 None => !alone || open_in_retired(d),
             };
             matches!(a, ParsedAction::Add { member: m, .. } if m == member)
+                && !self.stale_unconfirmed(d)
                 && (self.approved.contains(d) || under_way)
         });
         let Some(buffered) = self.key_packages.get(member) else {

@@ -271,7 +271,7 @@ impl Conversation {
             let Some(action) = self.actions.get(d) else {
                 continue;
             };
-            if self.needs_acks() && self.unconfirmed.contains(d) {
+            if self.needs_acks() && self.unconfirmed.contains_key(d) {
                 continue;
             }
             if self.rejected.contains(d) {
@@ -690,7 +690,7 @@ impl Conversation {
         self.approved = carried;
         let (approved, rejected) = (&self.approved, &self.rejected);
         self.unconfirmed
-            .retain(|d| approved.contains(d) || rejected.contains(d));
+            .retain(|d, _| approved.contains(d) || rejected.contains(d));
         if roster.len() == 1 {
             // Alone, nobody is left to vouch for a decision this member took on another's
             // word, and nobody is left to mislead: it becomes its own (an add a joiner got

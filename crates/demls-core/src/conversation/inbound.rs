@@ -166,7 +166,8 @@ impl Conversation {
         for (p, action, rejected) in carried {
             let digest = p.digest();
             if !self.self_evident(&p, &action) {
-                self.unconfirmed.insert(digest);
+                let epoch = self.epoch().map_or(0, |e| e.0);
+                self.unconfirmed.entry(digest).or_insert(epoch);
             }
             self.actions.insert(digest, action);
             self.creators.insert(digest, p.header.creator.clone());
@@ -524,7 +525,8 @@ impl Conversation {
                     .get(&p.digest())
                     .is_some_and(|a| self.self_evident(p, a));
                 if self.approved.insert(p.digest()) && !evident {
-                    self.unconfirmed.insert(p.digest());
+                    let epoch = self.epoch().map_or(0, |e| e.0);
+                    self.unconfirmed.entry(p.digest()).or_insert(epoch);
                 }
                 self.retry_pending_commits(now);
                 return Ok(());

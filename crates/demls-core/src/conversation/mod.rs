@@ -185,7 +185,8 @@ pub struct Conversation {
     /// candidate that applies them until then: a Byzantine committer's word alone could
     /// otherwise make joiners acknowledge what no honest member approved (docs/protocol.md
     /// §9; with fewer than n/3 Byzantine members, ⌈n/3⌉ vouchers include an honest one).
-    unconfirmed: BTreeSet<ProposalDigest>,
+    /// Each with the epoch from which it is held so (see `Conversation::stale_unconfirmed`).
+    unconfirmed: BTreeMap<ProposalDigest, u64>,
     /// Fault injection (feature `test-utils`): how this member misbehaves as a steward.
     #[cfg(feature = "test-utils")]
     byzantine: round::Byzantine,
@@ -332,7 +333,7 @@ impl Conversation {
             announcement: Vec::new(),
             rejected: BTreeSet::new(),
             creators: BTreeMap::new(),
-            unconfirmed: BTreeSet::new(),
+            unconfirmed: BTreeMap::new(),
             #[cfg(feature = "test-utils")]
             byzantine: Default::default(),
             actions: BTreeMap::new(),
@@ -485,8 +486,9 @@ impl Conversation {
             lp(&mut h, m.as_bytes());
         }
         h.update((self.unconfirmed.len() as u64).to_be_bytes());
-        for d in &self.unconfirmed {
+        for (d, since) in &self.unconfirmed {
             h.update(d.0);
+            h.update(since.to_be_bytes());
         }
 
         if let Some(v) = &self.voting {

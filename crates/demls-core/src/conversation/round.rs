@@ -89,6 +89,15 @@ pub(super) const MAX_IDLE_ABSTENTIONS: u32 = 8;
 /// (`demls-sim --generated 187052145917356 --mode liveness --byzantine-mix any`).
 pub(super) const DRAW_FROM_ROUND: u32 = 2;
 
+/// Epoch changes after which an approved add held only on another member's word no longer
+/// stops a fresh add of its member (`Conversation::stale_unconfirmed`). The members that
+/// finalized it commit it within an epoch or two when they are there to; when every member
+/// left holds it on another's word (the members that finalized it all left), nobody can
+/// ever vouch for it, and the group waited for good while the joiner kept announcing its key
+/// package (`demls-sim --generated 231264174667344 --mode liveness --byzantine-mix any`).
+/// Three, as long as a key package stays buffered.
+pub(super) const UNCONFIRMED_PATIENCE: u64 = 3;
+
 /// The digest of an abstention: "I hold no candidate to acknowledge in this round" — counted
 /// as heard from, never as support (so a round nobody can win is seen to die).
 pub(super) const ABSTAIN: [u8; 32] = [0; 32];
@@ -1031,7 +1040,7 @@ impl Conversation {
         for (tag, set) in [
             (1u8, &self.approved),
             (2, &self.rejected),
-            (3, &self.unconfirmed),
+            (3, &self.unconfirmed.keys().copied().collect()),
         ] {
             h.update([tag]);
             for d in set {
@@ -1111,7 +1120,7 @@ impl Conversation {
         let needed = self.vouchers_needed();
         let vouched: Vec<ProposalDigest> = self
             .unconfirmed
-            .iter()
+            .keys()
             .filter(|d| self.vouchers(d).len() >= needed)
             .copied()
             .collect();
@@ -1122,7 +1131,7 @@ impl Conversation {
 
     /// Whether `c` applies no decision this member holds only on another member's word.
     fn confirmed(&self, c: &Candidate) -> bool {
-        !c.batch.iter().any(|d| self.unconfirmed.contains(d))
+        !c.batch.iter().any(|d| self.unconfirmed.contains_key(d))
     }
 
     /// Whether every unconfirmed decision `c` applies can still get its vouchers: the other
@@ -1139,7 +1148,7 @@ impl Conversation {
         let needed = self.vouchers_needed();
         c.batch
             .iter()
-            .filter(|d| self.unconfirmed.contains(d))
+            .filter(|d| self.unconfirmed.contains_key(d))
             .all(|d| self.vouchers(d).len() + unheard >= needed)
     }
 
@@ -1987,11 +1996,22 @@ impl Conversation {
             .filter(|m| {
                 !self.actions.iter().any(|(d, a)| {
                     matches!(a, ParsedAction::Add { member, .. } if member == *m)
-                        && (self.approved.contains(d) || this_epoch(d))
+                        && ((self.approved.contains(d) && !self.stale_unconfirmed(d))
+                            || this_epoch(d))
                 })
             })
             .cloned()
             .collect()
+    }
+
+    /// Whether this member has held decision `d` only on another member's word (see
+    /// `Conversation::unconfirmed`) for [`UNCONFIRMED_PATIENCE`] epoch changes or more: an
+    /// approved add so held no longer stops a fresh add of its member, which the members
+    /// then decide themselves.
+    pub(super) fn stale_unconfirmed(&self, d: &ProposalDigest) -> bool {
+        self.unconfirmed
+            .get(d)
+            .is_some_and(|since| self.epoch_u64() >= since + UNCONFIRMED_PATIENCE)
     }
 
     /// How an honest member votes on a governance proposal it validated: YES, except a

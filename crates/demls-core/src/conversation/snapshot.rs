@@ -328,8 +328,9 @@ impl Conversation {
             w.bytes(m.as_bytes());
         }
         w.u32(self.unconfirmed.len() as u32);
-        for d in &self.unconfirmed {
+        for (d, since) in &self.unconfirmed {
             w.0.extend_from_slice(&d.0);
+            w.u64(*since);
         }
         w.u32(round.claimed.len() as u32);
         for (d, m) in &round.claimed {
@@ -607,7 +608,8 @@ impl Conversation {
             c.creators.insert(d, r.member()?);
         }
         for _ in 0..r.u32()? {
-            c.unconfirmed.insert(r.digest()?);
+            let d = r.digest()?;
+            c.unconfirmed.insert(d, r.u64()?);
         }
         for _ in 0..r.u32()? {
             let d = r.digest()?.0;
