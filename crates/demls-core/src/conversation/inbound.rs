@@ -424,7 +424,7 @@ impl Conversation {
                     .is_some_and(|a| a.contains(&sender));
                 // Kept first: the acknowledgement that completes a quorum applies the
                 // candidate at once, and belongs in the certificate.
-                let keep = new && digest != super::round::ABSTAIN;
+                let keep = new && digest != super::acks::ABSTAIN;
                 if keep {
                     self.keep_ack_message(digest, message.clone());
                 }

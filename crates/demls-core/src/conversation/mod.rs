@@ -1,5 +1,6 @@
 //! [`Conversation`]: one member's view of one de-MLS group.
 
+mod acks;
 mod catch_up;
 mod commands;
 mod commit;

@@ -50,45 +50,6 @@ pub struct Byzantine {
     pub censor: Option<MemberId>,
 }
 
-/// Most different candidates one member may acknowledge in one acknowledgement round: an
-/// honest member acknowledges one (its own candidate, recorded when it arrives, may make a
-/// second); a Byzantine member that acknowledges two is still counted in both (see
-/// `Conversation::ackers`), and a third adds nothing.
-pub(super) const MAX_ACKS_PER_ROUND: usize = 2;
-
-/// Most acknowledgements one member may have recorded here in rounds after this member's
-/// current one. A member that missed acknowledgements follows members that moved on (see
-/// `Conversation::round_left`), so it must hear some from ahead; the bound caps what a
-/// Byzantine member makes others store with round numbers nobody reached. An honest member
-/// further ahead is heard again when it resends its acknowledgements (`resend_round`), by
-/// then within reach.
-///
-/// Together the two bounds keep what a member makes others store to
-/// `MAX_ACKS_PER_ROUND` × (current round + 1) + `MAX_ACKS_AHEAD`: it grows only as fast as
-/// the rounds an honest member leaves, each a candidate window at least. (A cap of 16 per
-/// epoch ran out in a long split epoch: `demls-sim --generated 19098570801708 --mode
-/// liveness` refused thousands of honest acknowledgements and never reached a quorum.)
-pub(super) const MAX_ACKS_AHEAD: usize = 8;
-
-/// Most abstentions a member sends in a row while the candidates it holds and the decisions
-/// it would check them against stay the same. A round nobody can win dies on abstentions, and
-/// a new one starts; over the same candidates it dies the same way. A candidate only its
-/// committer can justify (one of an unfinalized proposal) drove a new dead round every
-/// candidate window for good, each costing every member a message — a cap per epoch used to
-/// end it, and a cap per round (`MAX_ACKS_PER_ROUND`) does not. Anything new (a candidate, a
-/// decision, a voucher) lets the member abstain again.
-pub(super) const MAX_IDLE_ABSTENTIONS: u32 = 8;
-
-/// From this acknowledgement round on, a member no longer acknowledges the best candidate by
-/// the commit validation service's rule but one drawn per round among the live options (see
-/// `Conversation::drawn_candidate`): two dead rounds in a row mean members justify different
-/// candidates. Honest members can hold different decisions for good — a vote equivocator's
-/// two votes, each counted first by some members, make a marginal proposal pass at some and
-/// fail at others — and members that can justify only one candidate never move; by the rule
-/// the others never moved either, and the round died 3 against 2 for 560 rounds
-/// (`demls-sim --generated 187052145917356 --mode liveness --byzantine-mix any`).
-pub(super) const DRAW_FROM_ROUND: u32 = 2;
-
 /// Epoch changes after which an approved add held only on another member's word no longer
 /// stops a fresh add of its member (`Conversation::stale_unconfirmed`). The members that
 /// finalized it commit it within an epoch or two when they are there to; when every member
@@ -97,10 +58,6 @@ pub(super) const DRAW_FROM_ROUND: u32 = 2;
 /// package (`demls-sim --generated 231264174667344 --mode liveness --byzantine-mix any`).
 /// Three, as long as a key package stays buffered.
 pub(super) const UNCONFIRMED_PATIENCE: u64 = 3;
-
-/// The digest of an abstention: "I hold no candidate to acknowledge in this round" — counted
-/// as heard from, never as support (so a round nobody can win is seen to die).
-pub(super) const ABSTAIN: [u8; 32] = [0; 32];
 
 /// A valid, justified commit candidate of the current epoch.
 pub(super) struct Candidate {
@@ -137,8 +94,9 @@ pub(super) struct CommitRound {
     /// The current acknowledgement round: it moves on only when no candidate can reach the
     /// quorum in it any more.
     pub ack_round: u32,
-    /// Abstentions sent in a row over one view (see [`MAX_IDLE_ABSTENTIONS`]), and the
-    /// digest of that view (`Conversation::candidate_view`).
+    /// Abstentions sent in a row over one view (see
+    /// [`MAX_IDLE_ABSTENTIONS`](super::acks::MAX_IDLE_ABSTENTIONS)), and the digest of that
+    /// view (`Conversation::candidate_view`).
     pub idle_abstentions: (u32, [u8; 32]),
     /// The round in which this member waits for vouchers for the best candidate, and until
     /// when (see `Conversation::wait_for_vouchers`).
@@ -239,7 +197,7 @@ impl CommitRound {
                 .sum::<usize>()
     }
 
-    fn has_candidate_from(&self, member: &MemberId) -> bool {
+    pub(super) fn has_candidate_from(&self, member: &MemberId) -> bool {
         self.candidates.iter().any(|c| &c.committer == member)
     }
 }
@@ -512,7 +470,7 @@ impl Conversation {
         }
     }
 
-    fn slot_len(&self) -> std::time::Duration {
+    pub(super) fn slot_len(&self) -> std::time::Duration {
         let g = &self
             .gov
             .as_ref()
@@ -572,170 +530,20 @@ impl Conversation {
         }
     }
 
-    /// Acknowledgements needed to apply a candidate of a multi-steward rotation: ⌈2n/3⌉.
-    /// Two sets of that size share more than n/3 members, so with fewer than n/3 Byzantine
-    /// members they share an honest one, who acknowledges one candidate per round: at most
-    /// one candidate reaches the quorum in a round.
-    fn ack_quorum(&self) -> usize {
-        (2 * self.roster().len()).div_ceil(3)
-    }
-
-    /// Acknowledgements of `digest` in `round`, by every member that sent one — a member
-    /// that acknowledged two candidates in the round (provably Byzantine) included: two
-    /// quorums still share more than n/3 members, so at most one candidate reaches the
-    /// quorum in a round. Discounting such a member here made it vanish from a quorum
-    /// another member had already applied, once its second acknowledgement reached the
-    /// others — who then saw the round dead and applied another candidate in the next one
-    /// (the simulator found the fork with an equivocating steward).
-    fn ackers(&self, round: u32, digest: &[u8; 32]) -> usize {
-        self.round
-            .acks
-            .get(&(round, *digest))
-            .map_or(0, BTreeSet::len)
-    }
-
-    /// Whether ⌈2n/3⌉ members acknowledged the commit `digest` by `committer` (its own
-    /// acknowledgement is its commit) in one round of this epoch. Such a commit is taken
-    /// from a committer this member holds ineligible: eligibility depends on decisions
-    /// (a steward's approved removal takes it out of the rotation) that members reach at
-    /// different times, and a quorum contains honest members that held it eligible — so
-    /// refusing it only left this member behind for good (the simulator: `demls-sim
-    /// --generated 233073999611634 --mode liveness --byzantine-mix none`). Everything else
-    /// about the commit is still checked here.
-    pub(super) fn quorum_acked(&self, digest: &[u8; 32], committer: &MemberId) -> bool {
-        if !self.needs_acks() {
-            return false;
-        }
-        let quorum = self.ack_quorum();
-        self.round
-            .acks
-            .iter()
-            .filter(|((_, d), _)| d == digest)
-            .any(|(_, ackers)| ackers.len() + usize::from(!ackers.contains(committer)) >= quorum)
-    }
-
     /// Whether `member` is in the rotation, eligible or not (pending removal): its commit
     /// waits here instead of being refused, in case a quorum acknowledges it.
     pub(super) fn in_rotation(&self, member: &MemberId) -> bool {
         self.needs_acks() && self.walk_of_batch(&[]).contains(member)
     }
 
-    /// The candidate this member acknowledged in `round`, if any.
-    fn my_ack(&self, round: u32) -> Option<[u8; 32]> {
-        self.round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .find(|(_, ackers)| ackers.contains(&self.me))
-            .map(|((_, d), _)| *d)
-    }
-
-    /// The candidate (not from an equivocator) acknowledged by a quorum in some round.
-    fn quorum_candidate(&self) -> Option<usize> {
-        let quorum = self.ack_quorum();
-        let rounds = self.round.ack_round;
-        self.round
-            .candidates
-            .iter()
-            .enumerate()
-            // An equivocator's candidate that reached a quorum is still the group's choice.
-            .find(|(_, c)| (0..=rounds).any(|r| self.ackers(r, &c.digest) >= quorum))
-            .map(|(i, _)| i)
-    }
-
-    /// Whether no candidate can reach the quorum in `round` any more: even if every member
-    /// not heard from in it acknowledged the best-supported candidate, it would fall short.
-    fn round_dead(&self, round: u32) -> bool {
-        let entries: Vec<(&[u8; 32], &BTreeSet<MemberId>)> = self
-            .round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .map(|((_, d), a)| (d, a))
-            .collect();
-        let heard: BTreeSet<&MemberId> = entries.iter().flat_map(|(_, a)| a.iter()).collect();
-        if heard.is_empty() {
-            return false;
-        }
-        let unheard = self.roster().len().saturating_sub(heard.len());
-        let best = entries
-            .iter()
-            .filter(|(d, _)| **d != ABSTAIN)
-            .map(|(d, _)| self.ackers(round, d))
-            .max()
-            .unwrap_or(0);
-        best + unheard < self.ack_quorum()
-    }
-
-    /// Whether ⌈n/3⌉ members acknowledged in rounds after `round`: one of them is honest,
-    /// and an honest member leaves a round only once it is dead (by induction, the first
-    /// honest member to leave it saw it dead), so no candidate can win it any more. A member
-    /// that missed acknowledgements of `round` follows them, instead of waiting for ever
-    /// for members that moved on (the simulator: `demls-sim --generated 190550702457759
-    /// --mode liveness`). Fewer would not do: Byzantine members that acknowledged a
-    /// candidate in `round` to some members and then moved on would hide that quorum.
-    fn round_left(&self, round: u32) -> bool {
-        let later: BTreeSet<&MemberId> = self
-            .round
-            .acks
-            .range((round.saturating_add(1), [0; 32])..)
-            .flat_map(|(_, a)| a.iter())
-            .collect();
-        later.len() >= self.roster().len().div_ceil(3).max(1)
-    }
-
-    fn record_ack(&mut self, round: u32, digest: [u8; 32], member: MemberId) {
-        self.round
-            .acks
-            .entry((round, digest))
-            .or_default()
-            .insert(member);
-    }
-
-    /// Whether another member acknowledged something in `round`.
-    fn others_acked(&self, round: u32) -> bool {
-        self.round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .any(|(_, ackers)| ackers.iter().any(|m| *m != self.me))
-    }
-
-    /// Acknowledges candidate `digest` (or [`ABSTAIN`]) in the current round, to the group.
-    fn send_ack(&mut self, digest: [u8; 32]) {
-        let round = self.round.ack_round;
-        self.record_ack(round, digest, self.me.clone());
-        let Some(committer) = self.committer_of(&digest) else {
-            return;
-        };
-        if digest != ABSTAIN {
-            self.round
-                .claimed
-                .entry(digest)
-                .or_insert_with(|| committer.clone());
-        }
-        if let Some(message) = self.transmit_ack(round, digest, &committer) {
-            if digest != ABSTAIN {
-                self.keep_ack_message(digest, message);
-            }
-        }
-    }
-
-    /// The committer an acknowledgement of `digest` names: this member for an abstention,
-    /// else the candidate's committer (or the first claim, for one not held here).
-    fn committer_of(&self, digest: &[u8; 32]) -> Option<MemberId> {
-        if *digest == ABSTAIN {
-            return Some(self.me.clone());
-        }
-        self.round
-            .candidates
-            .iter()
-            .find(|c| c.digest == *digest)
-            .map(|c| c.committer.clone())
-            .or_else(|| self.round.claimed.get(digest).cloned())
-    }
-
     /// Sends the evidence bundle of every proposal of `batch` this member holds one for,
     /// before its commit: members that missed votes justify the commit from it. The first
     /// send (`keep`) is kept for the certificate (`catch_up`).
-    fn send_evidence(&mut self, batch: &[ProposalDigest], keep: bool) -> Result<(), Error> {
+    pub(super) fn send_evidence(
+        &mut self,
+        batch: &[ProposalDigest],
+        keep: bool,
+    ) -> Result<(), Error> {
         for d in batch {
             if let Some(bundle) = self.evidence.get(d).cloned() {
                 let message = self.send_app_message(
@@ -750,510 +558,14 @@ impl Conversation {
         Ok(())
     }
 
-    /// Sends this member's evidence for its decision on `d` — the proposal and the votes it
-    /// counted — once per proposal and epoch, when the commit round shows that another member
-    /// decided `d` otherwise: a candidate applies `d` while this member decided it NO (the
-    /// commit waits here, `on_commit`), or a round died while a candidate it holds omits a
-    /// proposal it approved. Decisions taken at the deadline over different sets of votes can
-    /// differ between honest members; nothing else ever reconciled them, and each side
-    /// acknowledged the candidate its own decisions justify, round after round (`demls-sim
-    /// --generated 123474317621230 --mode liveness --byzantine-mix any`: three members
-    /// against two, 185 dead rounds). The receivers' voting machines replace a deadline
-    /// decision that the votes, together with those they hold, settle by the early rule
-    /// (`demls_consensus::Event::Revised`); a bundle that settles nothing changes nothing.
-    pub(super) fn share_evidence(&mut self, d: &ProposalDigest) {
-        if self.round.contested.contains(d) {
-            return;
-        }
-        let Some(bundle) = self
-            .voting
-            .iter()
-            .chain(self.retired.values())
-            .filter(|v| v.decision(d).is_some())
-            .find_map(|v| v.bundle(d))
-        else {
-            return;
-        };
-        self.round.contested.insert(*d);
-        tracing::debug!(proposal = %d, "sharing the evidence of a contested decision");
-        let body = demls_wire::v1::app_content::Body::Voting(bundle.encode());
-        if let Err(e) = self.send_app_message(body, TrafficClass::Governance) {
-            tracing::warn!(error = %e, "could not share the evidence of a decision");
-        }
-    }
-
-    /// Whether this member can justify candidate `c` now: a quorum acknowledged it, or each
-    /// proposal it applies is finalized here (approved, or an emergency proposal rejected).
-    /// A decision revised by evidence after `c` arrived can make it unjustified: it is then
-    /// no longer acknowledged here.
-    fn justified_now(&self, c: &Candidate) -> bool {
-        c.batch
-            .iter()
-            .all(|d| self.approved.contains(d) || self.rejected.contains(d))
-            || self.quorum_acked(&c.digest, &c.committer)
-    }
-
-    /// After a dead round: shares the evidence of each approved proposal that a candidate
-    /// held here omits (see [`Self::share_evidence`]) — members that decided it NO at their
-    /// deadline prefer that candidate, this member the ones that apply it.
-    fn share_omitted_approvals(&mut self) {
-        let omitted: Vec<ProposalDigest> = self
-            .approved
-            .iter()
-            .filter(|d| !self.round.contested.contains(d))
-            .filter(|d| self.round.candidates.iter().any(|c| !c.batch.contains(d)))
-            .copied()
-            .collect();
-        for d in omitted {
-            self.share_evidence(&d);
-        }
-    }
-
-    /// Sends `CommitAck { digest, round }`, naming `committer`, to the group; returns the
-    /// MLS message.
-    fn transmit_ack(
-        &mut self,
-        round: u32,
-        digest: [u8; 32],
-        committer: &MemberId,
-    ) -> Option<Vec<u8>> {
-        let sent = self.send_app_message(
-            demls_wire::v1::app_content::Body::CommitAck(demls_wire::v1::CommitAck {
-                commit: digest.to_vec(),
-                round,
-                committer: committer.as_bytes().to_vec(),
-            }),
-            TrafficClass::Governance,
-        );
-        match sent {
-            Ok(message) => Some(message),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not acknowledge a commit candidate");
-                None
-            }
-        }
-    }
-
-    /// Sends again what this member contributed to the epoch's round — its own candidate
-    /// (after its evidence) and its recent acknowledgements — when the rotation passed
-    /// without an applied commit. Each goes out once otherwise, and one lost on the way (a
-    /// member whose output was lost for a while) keeps the round alive for good at the
-    /// members that missed it: a round dies only when every member that could still change
-    /// its outcome was heard from (the simulator found groups waiting for ever). Receivers
-    /// ignore what they already hold.
-    fn resend_round(&mut self) {
-        if !self.needs_acks() {
-            return;
-        }
-        let own = self
-            .round
-            .candidates
-            .iter()
-            .find(|c| c.committer == self.me)
-            .map(|c| (c.raw.clone(), c.batch.clone()));
-        if let Some((raw, batch)) = own {
-            if let Err(e) = self.send_evidence(&batch, false) {
-                tracing::warn!(error = %e, "could not send evidence again");
-            }
-            let packet = self.packet(demls_wire::v1::packet::Body::MlsMessage(raw));
-            if let Err(e) = self.transmit(Channel::Conversation, TrafficClass::Handshake, packet) {
-                tracing::warn!(error = %e, "could not send the own candidate again");
-            }
-        }
-        // Only the acknowledgements of the current and the previous round: a member still in
-        // an older one follows those that moved on (`round_left`). Resending every round's
-        // made each resend grow with the epoch's rounds (318 packets per member at once after
-        // 27 split rounds: `demls-sim --generated 5487485319418 --mode liveness`).
-        let recent = self.round.ack_round.saturating_sub(1);
-        let mine: Vec<(u32, [u8; 32], MemberId)> = self
-            .round
-            .acks
-            .range((recent, [0; 32])..)
-            .filter(|(_, ackers)| ackers.contains(&self.me))
-            .filter_map(|((r, d), _)| self.committer_of(d).map(|c| (*r, *d, c)))
-            .collect();
-        for (round, digest, committer) in mine {
-            self.transmit_ack(round, digest, &committer);
-        }
-    }
-
-    /// Moves past dead acknowledgement rounds; then, once its candidate window closed, this
-    /// member acknowledges — once per round — the best candidate it holds by the commit
-    /// validation service's rule, whether or not it was acknowledged in an abandoned round:
-    /// candidates carry over, so the members converge on one once they hold the same ones
-    /// (each member builds at most one candidate per epoch — a second would make it an
-    /// equivocator — so a rule that let a candidate die for good would wedge the epoch once
-    /// every steward's had died: the simulator found it). Safety does not depend on it: at
-    /// most one candidate reaches the quorum in a round, and a round in which one reached it
-    /// never dies at an honest member, so no honest member acknowledges in a later round. A
-    /// steward whose slot has passed, free in a new round and holding no candidate to
-    /// acknowledge, builds its own.
-    fn maybe_ack(&mut self, now: Instant) {
-        if !self.needs_acks() {
-            return;
-        }
-        let before = self.round.ack_round;
-        while self.round_dead(self.round.ack_round) || self.round_left(self.round.ack_round) {
-            self.round.ack_round += 1;
-        }
-        let round = self.round.ack_round;
-        if round > before {
-            // A new round: candidates get a fresh window to arrive before members choose.
-            self.share_omitted_approvals();
-            self.round.window_closed = false;
-            let window = self.gov.as_ref().expect("a member").config.candidate_window;
-            self.timers.set(TimerKind::CandidateWindow, now + window);
-        }
-        if self.my_ack(round).is_some() {
-            return;
-        }
-        if round > before
-            && self.slot_passed(now)
-            && self.quorum_candidate().is_none()
-            && self.best_by_rule().is_none()
-        {
-            self.build_candidate(now);
-            if self.my_ack(round).is_some() {
-                return;
-            }
-        }
-        if !self.round.window_closed {
-            return;
-        }
-        self.confirm_vouched();
-        let pick = self
-            .drawn_candidate(round)
-            .or_else(|| self.best_by_rule_among(|c| self.confirmed(c)));
-        // The best candidate applies a decision this member holds only on another's word:
-        // wait for vouchers while they can still come, rather than split the round — for a
-        // candidate window at most. The vouchers can only be members that hold the decision
-        // and acknowledge the candidate; members that all hold it on another's word waited
-        // for each other for good (`demls-sim --generated 152089098803950 --mode liveness`:
-        // three joiners, a Byzantine member's candidate).
-        if let Some(best) = self.best_by_rule() {
-            if Some(best) != pick
-                && self.may_be_vouched(round, &self.round.candidates[best])
-                && self.wait_for_vouchers(now, round)
-            {
-                return;
-            }
-        }
-        match pick {
-            Some(i) => {
-                let digest = self.round.candidates[i].digest;
-                self.send_ack(digest);
-            }
-            // Others acknowledge candidates this member does not hold: it abstains for the
-            // round, so that a round nobody can win is seen to die — once no steward of the
-            // rotation can still bring a candidate. (Abstaining at once split the simulator's
-            // rounds: members abstained before a later slot's candidate arrived.)
-            None if self.others_acked(round) => match self.candidate_expected_until(now) {
-                Some(at) => self.timers.set(TimerKind::CandidateWindow, at),
-                None => self.abstain(),
-            },
-            None => {}
-        }
-    }
-
-    /// From [`DRAW_FROM_ROUND`] on: among the candidates this member may acknowledge
-    /// (justified, confirmed, not an equivocator's) that another member acknowledged in the
-    /// previous round, the one with the smallest SHA-256 of the round and its digest. Members
-    /// that can justify the same options draw the same one, and each round draws afresh, so
-    /// those that can justify several candidates come, within a few rounds, to the one that
-    /// members with a single option stay on — whichever side that is (a rule that always
-    /// preferred one side's candidate could not know which side can move). `None` before that
-    /// round or without such a candidate: the rule decides.
-    fn drawn_candidate(&self, round: u32) -> Option<usize> {
-        if round < DRAW_FROM_ROUND {
-            return None;
-        }
-        let live = |c: &Candidate| {
-            self.round
-                .acks
-                .get(&(round - 1, c.digest))
-                .is_some_and(|ackers| ackers.iter().any(|m| *m != self.me))
-        };
-        let draw = |c: &Candidate| -> [u8; 32] {
-            let mut h = Sha256::new();
-            h.update(b"demls/v1/ack-draw");
-            h.update(round.to_be_bytes());
-            h.update(c.digest);
-            h.finalize().into()
-        };
-        self.round
-            .candidates
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                !self.round.equivocators.contains(&c.committer)
-                    && self.justified_now(c)
-                    && self.confirmed(c)
-                    && live(c)
-            })
-            .min_by_key(|(_, c)| draw(c))
-            .map(|(i, _)| i)
-    }
-
-    /// Whether this member still waits for vouchers in `round`: the first wait in a round
-    /// lasts a candidate window.
-    fn wait_for_vouchers(&mut self, now: Instant, round: u32) -> bool {
-        let until = match self.round.vouch_wait {
-            Some((r, until)) if r == round => until,
-            _ => {
-                let window = self.gov.as_ref().expect("a member").config.candidate_window;
-                let until = now + window;
-                self.round.vouch_wait = Some((round, until));
-                self.timers.set(TimerKind::CandidateWindow, until);
-                until
-            }
-        };
-        now < until
-    }
-
-    /// Abstains in the current round, unless it already abstained
-    /// [`MAX_IDLE_ABSTENTIONS`] times in a row over the same view: then it waits for news.
-    fn abstain(&mut self) {
-        let view = self.candidate_view();
-        if self.round.idle_abstentions.1 != view {
-            self.round.idle_abstentions = (0, view);
-        }
-        if self.round.idle_abstentions.0 >= MAX_IDLE_ABSTENTIONS {
-            return;
-        }
-        self.round.idle_abstentions.0 += 1;
-        self.send_ack(ABSTAIN);
-    }
-
-    /// A digest of what this member's choice in a round depends on: the candidates it holds,
-    /// the equivocators among their committers, and its decisions (approved, rejected, and
-    /// held on another's word).
-    fn candidate_view(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        let held: BTreeSet<[u8; 32]> = self.round.candidates.iter().map(|c| c.digest).collect();
-        for d in &held {
-            h.update(d);
-        }
-        for m in &self.round.equivocators {
-            h.update((m.as_bytes().len() as u32).to_be_bytes());
-            h.update(m.as_bytes());
-        }
-        for (tag, set) in [
-            (1u8, &self.approved),
-            (2, &self.rejected),
-            (3, &self.unconfirmed.keys().copied().collect()),
-        ] {
-            h.update([tag]);
-            for d in set {
-                h.update(d.0);
-            }
-        }
-        h.finalize().into()
-    }
-
-    /// Until when this member may still expect a candidate in the current round: the slot of
-    /// a steward of the rotation that has neither a candidate here nor an acknowledgement in
-    /// this round (it would not build then), plus the candidate window. `None` when no
-    /// candidate is expected any more. Before the rotation started (the freeze window Δ
-    /// still runs), every steward's candidate is still to come: until Δ closes plus the
-    /// window. (Abstaining then let a commit that waited here — an early one that named an
-    /// open proposal — drive a new dead round every candidate window, each costing every
-    /// member an acknowledgement, until none had any left and no commit could win.)
-    fn candidate_expected_until(&self, now: Instant) -> Option<Instant> {
-        let window = self.gov.as_ref()?.config.candidate_window;
-        let Some(started) = self.round.started else {
-            return self
-                .timers
-                .iter()
-                .find(|(_, kind)| *kind == TimerKind::FreezeWindow)
-                .map(|(at, _)| *at + window);
-        };
-        let slot = self.slot_len();
-        let round = self.round.ack_round;
-        self.primary_walk()
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| {
-                !self.round.has_candidate_from(s)
-                    && !self.round.equivocators.contains(*s)
-                    && !self.acked_in(round, s)
-            })
-            .map(|(k, _)| started + slot * k as u32 + window)
-            .filter(|at| *at > now)
-            .max()
-    }
-
-    /// Whether `member` acknowledged (or abstained) in `round`.
-    fn acked_in(&self, round: u32, member: &MemberId) -> bool {
-        self.round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .any(|(_, ackers)| ackers.contains(member))
-    }
-
-    /// Members needed to vouch for a decision taken on another member's word: ⌈n/3⌉, so
-    /// that with fewer than n/3 Byzantine members one of them is honest.
-    fn vouchers_needed(&self) -> usize {
-        self.roster().len().div_ceil(3).max(1)
-    }
-
-    /// The other members that acknowledged (in any round of this epoch; a committer through
-    /// its commit) a candidate held here that applies `d`: each vouches that `d` is finalized.
-    fn vouchers(&self, d: &ProposalDigest) -> BTreeSet<&MemberId> {
-        self.round
-            .candidates
-            .iter()
-            .filter(|c| c.batch.contains(d))
-            .flat_map(|c| {
-                self.round
-                    .acks
-                    .iter()
-                    .filter(move |((_, digest), _)| *digest == c.digest)
-                    .flat_map(|(_, ackers)| ackers.iter())
-            })
-            .filter(|m| **m != self.me)
-            .collect()
-    }
-
-    /// Decisions taken on another member's word that enough members vouched for become this
-    /// member's own (see `Conversation::unconfirmed`).
-    fn confirm_vouched(&mut self) {
-        let needed = self.vouchers_needed();
-        let vouched: Vec<ProposalDigest> = self
-            .unconfirmed
-            .keys()
-            .filter(|d| self.vouchers(d).len() >= needed)
-            .copied()
-            .collect();
-        for d in vouched {
-            self.unconfirmed.remove(&d);
-        }
-    }
-
-    /// Whether `c` applies no decision this member holds only on another member's word.
-    fn confirmed(&self, c: &Candidate) -> bool {
-        !c.batch.iter().any(|d| self.unconfirmed.contains_key(d))
-    }
-
-    /// Whether every unconfirmed decision `c` applies can still get its vouchers: the other
-    /// members not heard from in `round` could all still acknowledge `c`.
-    fn may_be_vouched(&self, round: u32, c: &Candidate) -> bool {
-        let heard: BTreeSet<&MemberId> = self
-            .round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .flat_map(|(_, a)| a.iter())
-            .filter(|m| **m != self.me)
-            .collect();
-        let unheard = self.roster().len().saturating_sub(heard.len() + 1);
-        let needed = self.vouchers_needed();
-        c.batch
-            .iter()
-            .filter(|d| self.unconfirmed.contains_key(d))
-            .all(|d| self.vouchers(d).len() + unheard >= needed)
-    }
-
     /// Whether this member is in the rotation and its commit slot has come.
-    fn slot_passed(&self, now: Instant) -> bool {
+    pub(super) fn slot_passed(&self, now: Instant) -> bool {
         let Some(started) = self.round.started else {
             return false;
         };
         match self.primary_walk().iter().position(|s| *s == self.me) {
             Some(k) => started + self.slot_len() * k as u32 <= now,
             None => false,
-        }
-    }
-
-    /// An acknowledgement of a candidate of the current epoch. At most
-    /// [`MAX_ACKS_PER_ROUND`] acknowledgements per member and round, and
-    /// [`MAX_ACKS_AHEAD`] per member in rounds after this member's, are recorded; a refused
-    /// one changes nothing.
-    pub(super) fn on_commit_ack(
-        &mut self,
-        now: Instant,
-        sender: MemberId,
-        round: u32,
-        digest: [u8; 32],
-        committer: MemberId,
-    ) -> Result<(), Error> {
-        if !self.roster().contains(&sender) {
-            return Err(Error::UnknownMember(sender));
-        }
-        let known = self
-            .round
-            .acks
-            .get(&(round, digest))
-            .is_some_and(|a| a.contains(&sender));
-        if known {
-            return Ok(());
-        }
-        let in_round = self
-            .round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .filter(|(_, ackers)| ackers.contains(&sender))
-            .count();
-        if in_round >= MAX_ACKS_PER_ROUND {
-            return Err(Error::TooManyAcks(sender));
-        }
-        if round > self.round.ack_round {
-            let ahead = self
-                .round
-                .acks
-                .range((self.round.ack_round + 1, [0; 32])..)
-                .filter(|(_, ackers)| ackers.contains(&sender))
-                .count();
-            if ahead >= MAX_ACKS_AHEAD {
-                return Err(Error::AcksTooFarAhead(sender));
-            }
-        }
-        self.record_ack(round, digest, sender);
-        if digest != ABSTAIN {
-            self.round.claimed.entry(digest).or_insert(committer);
-        }
-        self.detect_equivocation();
-        self.consider_round(now);
-        // A waiting commit this acknowledgement completed a quorum for.
-        let completes = self.pending_commits.iter().any(|(c, raw)| {
-            <[u8; 32]>::from(Sha256::digest(raw)) == digest && self.quorum_acked(&digest, c)
-        });
-        if completes {
-            self.retry_pending_commits(now);
-        }
-        Ok(())
-    }
-
-    /// Equivocation seen through acknowledgements: a committer with two different commits,
-    /// each either held (and validated) here or acknowledged by ⌈n/3⌉ members — so at least
-    /// one honest member validated it (a claim by fewer could be a Byzantine frame-up).
-    fn detect_equivocation(&mut self) {
-        let needed = self.roster().len().div_ceil(3).max(1);
-        let mut genuine: BTreeMap<MemberId, BTreeSet<[u8; 32]>> = BTreeMap::new();
-        for c in &self.round.candidates {
-            genuine
-                .entry(c.committer.clone())
-                .or_default()
-                .insert(c.digest);
-        }
-        for (d, m) in &self.round.claimed {
-            let ackers: BTreeSet<&MemberId> = self
-                .round
-                .acks
-                .iter()
-                .filter(|((_, digest), _)| digest == d)
-                .flat_map(|(_, a)| a.iter())
-                .collect();
-            if ackers.len() >= needed {
-                genuine.entry(m.clone()).or_default().insert(*d);
-            }
-        }
-        let caught: Vec<MemberId> = genuine
-            .into_iter()
-            .filter(|(m, digests)| digests.len() > 1 && !self.round.equivocators.contains(m))
-            .map(|(m, _)| m)
-            .collect();
-        for m in caught {
-            self.round.equivocators.insert(m.clone());
-            self.report_violation(m, ViolationKind::Equivocation);
         }
     }
 
@@ -1488,7 +800,7 @@ impl Conversation {
     /// every steward of the rotation has a candidate in); then this member acknowledges the
     /// best candidate it holds, once per acknowledgement round. The candidate acknowledged by
     /// a quorum in a round is applied as soon as it is known — there can be only one.
-    fn consider_round(&mut self, now: Instant) {
+    pub(super) fn consider_round(&mut self, now: Instant) {
         let walk = self.primary_walk();
         if !self.needs_acks() {
             if !self.round.candidates.is_empty() {
@@ -1534,12 +846,12 @@ impl Conversation {
     /// The commit validation service's choice among the candidates (never an
     /// equivocator's): the longest proposal sequence, the epoch steward's among equals,
     /// otherwise the smallest committer id.
-    fn best_by_rule(&self) -> Option<usize> {
+    pub(super) fn best_by_rule(&self) -> Option<usize> {
         self.best_by_rule_among(|_| true)
     }
 
     /// The best candidate by the rule among those `keep` accepts.
-    fn best_by_rule_among(&self, keep: impl Fn(&Candidate) -> bool) -> Option<usize> {
+    pub(super) fn best_by_rule_among(&self, keep: impl Fn(&Candidate) -> bool) -> Option<usize> {
         let epoch_steward = self.primary_walk().into_iter().next();
         self.round
             .candidates
@@ -2136,33 +1448,6 @@ impl Conversation {
         self.try_build(now, &batch, true)?;
         let second: Vec<crate::Transmit> = self.transmits.drain(before..).collect();
         Ok((first, second))
-    }
-}
-
-#[cfg(feature = "test-utils")]
-impl Conversation {
-    /// Sends `CommitAck { digest, round }` naming `committer` to the group, whatever this
-    /// member holds or its current round (a Byzantine acknowledgement, or an honest one far
-    /// ahead); records nothing here. Returns the packets.
-    #[doc(hidden)]
-    pub fn test_acknowledge(
-        &mut self,
-        now: Instant,
-        round: u32,
-        digest: [u8; 32],
-        committer: &MemberId,
-    ) -> Result<Vec<crate::Transmit>, Error> {
-        self.clock.advance(now);
-        let before = self.transmits.len();
-        self.transmit_ack(round, digest, committer)
-            .ok_or(Error::NotAMember)?;
-        Ok(self.transmits.drain(before..).collect())
-    }
-
-    /// This member's current acknowledgement round of the epoch.
-    #[doc(hidden)]
-    pub fn test_ack_round(&self) -> u32 {
-        self.round.ack_round
     }
 }
 
