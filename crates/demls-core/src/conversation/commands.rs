@@ -242,15 +242,10 @@ impl Conversation {
     /// kept announcing itself (`demls-sim --generated 91702268255622 --mode liveness`).
     pub(super) fn propose_buffered_add(&mut self, now: Instant, member: &MemberId) {
         let alone = self.roster().len() == 1;
-        let open_in_retired = |d: &demls_consensus::ProposalDigest| {
-            self.retired
-                .values()
-                .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
-        };
         let pending = self.actions.iter().any(|(d, a)| {
             let under_way = match self.voting.as_ref().filter(|v| v.proposal(d).is_some()) {
                 Some(v) => v.decision(d).is_none(),
-                None => !alone || open_in_retired(d),
+                None => !alone || super::commit::open_in_retired(&self.retired, d),
             };
             matches!(a, ParsedAction::Add { member: m, .. } if m == member)
                 && !self.stale_unconfirmed(d)

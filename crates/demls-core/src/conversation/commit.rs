@@ -677,11 +677,7 @@ impl Conversation {
         let rejected = &self.rejected;
         let retired = &self.retired;
         self.actions.retain(|d, _| {
-            carried.contains(d)
-                || rejected.contains(d)
-                || retired
-                    .values()
-                    .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
+            carried.contains(d) || rejected.contains(d) || open_in_retired(retired, d)
         });
         self.evidence
             .retain(|d, _| carried.contains(d) || rejected.contains(d));
@@ -704,9 +700,7 @@ impl Conversation {
         // Automatic votes stay armed for proposals still open in a retired machine.
         let retired = &self.retired;
         self.timers.retain(|k| match k {
-            TimerKind::AutoVote(d) => retired
-                .values()
-                .any(|v| v.proposal(d).is_some() && v.decision(d).is_none()),
+            TimerKind::AutoVote(d) => open_in_retired(retired, d),
             _ => true,
         });
         for m in &added {
@@ -772,4 +766,15 @@ impl Conversation {
         let batch = self.commit_batch();
         self.test_commit_batch(now, &batch)
     }
+}
+
+/// Whether proposal `d` is open (known, undecided) in one of the `retired` voting machines:
+/// its epoch ended, but votes in flight can still decide it there.
+pub(super) fn open_in_retired(
+    retired: &std::collections::BTreeMap<u64, VotingMachine>,
+    d: &ProposalDigest,
+) -> bool {
+    retired
+        .values()
+        .any(|v| v.proposal(d).is_some() && v.decision(d).is_none())
 }
