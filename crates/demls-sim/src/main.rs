@@ -626,7 +626,7 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
         (
             "beyond model",
             m.liveness_beyond_fault_model,
-            "liveness failures in a group that ended with fewer than 2n/3 honest, welcomed members",
+            "liveness failures in a group that ended a third or more Byzantine, or with fewer than 2n/3 honest, welcomed members",
         ),
         (
             "beyond model",

@@ -101,9 +101,9 @@ pub struct Summary {
     pub forks_beyond_fault_model: u64,
     /// Validity failures at such an epoch (outside the fault model; not violations).
     pub validity_beyond_fault_model: u64,
-    /// Liveness failures in a group whose final roster had fewer than 2n/3 honest members
-    /// that got in (with Byzantine members, a joiner whose Welcome never came does not
-    /// count; outside the fault model; not violations).
+    /// Liveness failures in a group whose final roster was a third or more Byzantine, or had
+    /// fewer than 2n/3 honest members that got in (with Byzantine members, a joiner whose
+    /// Welcome never came does not count; outside the fault model; not violations).
     pub liveness_beyond_fault_model: u64,
     /// Honest members left behind because they finalized NO early a proposal that a later
     /// commit carried (the deadline divergence of the voting rules; not violations).
