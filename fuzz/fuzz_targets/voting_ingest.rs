@@ -602,11 +602,15 @@ impl Run<'_> {
                     previous,
                     decision,
                 } => {
-                    // Only a deadline decision is revised, once, into a final early one.
+                    // Only a deadline decision is revised (by the votes of a bundle), into
+                    // another outcome, early or at the deadline over the union.
                     let recorded = self.decided.insert(proposal, decision);
-                    assert_eq!(recorded, Some(previous), "revised {proposal:?} unseen");
-                    assert!(!previous.is_final(), "a final decision was revised");
-                    assert!(decision.is_final(), "revised into a non-final decision");
+                    let recorded = recorded.expect("revised a proposal never decided");
+                    assert_eq!(
+                        recorded.outcome, previous.outcome,
+                        "revised {proposal:?} unseen"
+                    );
+                    assert!(!recorded.is_final(), "a final decision was revised");
                     assert_ne!(
                         previous.outcome, decision.outcome,
                         "revision without change"
@@ -627,11 +631,11 @@ impl Run<'_> {
         for d in &self.live_decided {
             let now = self.m.decision(d);
             let recorded = self.decided.get(d).copied();
-            // Evidence proving the same outcome early finalizes a deadline decision silently
-            // (no event: nothing the host acts on changed).
+            // Votes a bundle brings to a deadline decision update its tally (and may make it
+            // final) silently when the outcome stays: nothing the host acts on changed.
             let finalized = matches!(
                 (now, recorded),
-                (Some(n), Some(r)) if !r.is_final() && n.is_final() && n.outcome == r.outcome
+                (Some(n), Some(r)) if !r.is_final() && n.outcome == r.outcome
             );
             if finalized {
                 self.decided.insert(*d, now.expect("matched"));
