@@ -26,8 +26,9 @@
 //!   decision taken at the deadline counts the votes a member has not received as silent;
 //!   when the network delays a vote past the deadline two members can legitimately reach
 //!   different deadline decisions. Those are counted as *deadline divergences* in the
-//!   summary, not violations (docs/protocol.md §4); a decision later revised by evidence of
-//!   a final early one (`ProposalRevised`) replaces the member's deadline decision.
+//!   summary, not violations (docs/protocol.md §4); a decision later revised by the votes
+//!   of a bundle (`ProposalRevised`: early, or the deadline rule over the union) replaces the
+//!   member's deadline decision.
 //! * **Priority** (§6.5) — an honest member never creates a proposal of lower priority
 //!   (commit proposal < steward election < emergency proposal) while a higher-priority one
 //!   is open in its current epoch.
@@ -319,7 +320,7 @@ impl Checker {
                     action,
                     decision,
                 } => {
-                    // Evidence of a final early decision replaces this member's deadline one.
+                    // The votes of a bundle replace this member's deadline decision (§4).
                     open.remove(proposal);
                     let seen = self.decisions.entry(*proposal).or_default();
                     seen.retain(|(_, _, n)| *n != node);
