@@ -410,15 +410,6 @@ impl Conversation {
         let justified = |d: &ProposalDigest| self.approved.contains(d) || self.rejected.contains(d);
         if !may_commit || !(certified || batch.iter().all(justified)) {
             // Not justified here (yet): keep it until the proposals are finalized locally.
-            // A proposal it applies that this member decided NO: the evidence may settle it
-            // (`share_evidence`).
-            if may_commit {
-                let contested: Vec<ProposalDigest> =
-                    batch.iter().filter(|d| !justified(d)).copied().collect();
-                for d in contested {
-                    self.share_evidence(&d);
-                }
-            }
             if self.pending_commits.iter().any(|(_, r)| *r == raw) {
                 return Ok(());
             }
@@ -426,6 +417,15 @@ impl Conversation {
                 return Err(Error::CommitMismatch(
                     "references proposals not finalized here",
                 ));
+            }
+            // A proposal it applies that this member decided NO: the evidence may settle it
+            // (`share_evidence`). Only once the commit is kept: a refused one changes nothing.
+            if may_commit {
+                let contested: Vec<ProposalDigest> =
+                    batch.iter().filter(|d| !justified(d)).copied().collect();
+                for d in contested {
+                    self.share_evidence(&d);
+                }
             }
             self.pending_commits.push((sender, raw));
             return Ok(());
