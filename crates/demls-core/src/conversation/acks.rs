@@ -363,6 +363,15 @@ impl Conversation {
         }
         let before = self.round.ack_round;
         while self.round_dead(self.round.ack_round) || self.round_left(self.round.ack_round) {
+            // A round this member leaves without having acknowledged in it gets its
+            // abstention: members that saw it alive wait for this member's word in it, and an
+            // abstention (supporting nothing) lets them see it die too. A Byzantine member
+            // that acknowledged both its equivocating commits showed one member the round
+            // dead and the others alive, and those waited for the first for good (`demls-sim
+            // --generated 69461817466075 --mode liveness --byzantine-mix any`).
+            if self.my_ack(self.round.ack_round).is_none() {
+                self.send_ack(ABSTAIN);
+            }
             self.round.ack_round += 1;
         }
         let round = self.round.ack_round;
