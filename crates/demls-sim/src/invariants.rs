@@ -227,6 +227,12 @@ impl Checker {
         self.violations.push(v);
     }
 
+    /// Whether a Byzantine voter equivocated on `proposal` (docs/protocol.md §5: honest
+    /// members may then decide it differently, for good).
+    pub fn vote_equivocated(&self, proposal: &ProposalDigest) -> bool {
+        self.vote_equivocated.contains(proposal)
+    }
+
     /// Checks one input's record.
     pub fn observe(&mut self, r: &InputRecord) {
         if let (

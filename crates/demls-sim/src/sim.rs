@@ -1804,6 +1804,16 @@ impl Sim {
             let Some(decided) = p.steward_yes() else {
                 continue;
             };
+            // Nor a proposal a Byzantine voter equivocated on that honest members decided
+            // differently: each side counted its first vote, the union of the votes does not
+            // reconcile them (docs/protocol.md §5), and neither side can justify the other's
+            // commit (`demls-sim --generated 187052145917356 --mode liveness --byzantine-mix
+            // any`: the draw settles the round on a candidate without it).
+            if self.checker.vote_equivocated(d)
+                && !(p.deadline_no.is_empty() && p.early_no.is_empty())
+            {
+                continue;
+            }
             let due = decided.max(heal) + base + (p.queue_ahead + 1) * round;
             // Never committed by the end of the run counts as late whatever the bound.
             let late = p.committed.is_none_or(|c| c > due);

@@ -713,8 +713,9 @@ fn members_that_can_justify_several_candidates_move_to_the_one_the_others_can() 
     // pass at three members and fail at two — for good, whatever votes they swap. The two
     // could justify one candidate, the three both, and by the rule they kept the longer one:
     // 560 dead rounds. From the third round a member draws among the candidates acknowledged
-    // in the previous round (`demls-sim --generated 187052145917356 --mode liveness
-    // --byzantine-mix any`; `run` fails on any violation).
+    // in the previous round; the removal itself is owed no commit (§5: the honest members
+    // decided it differently for good) (`demls-sim --generated 187052145917356 --mode
+    // liveness --byzantine-mix any`; `run` fails on any violation).
     let m = run_generated_liveness_mixed(187_052_145_917_356, ByzantineMix::Any);
     assert!(m.committed > 0, "{m:?}");
 }
