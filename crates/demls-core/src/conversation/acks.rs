@@ -255,11 +255,17 @@ impl Conversation {
     /// proposal it applies is finalized here (approved, or an emergency proposal rejected).
     /// A decision revised by evidence after `c` arrived can make it unjustified: it is then
     /// no longer acknowledged here.
-    pub(super) fn justified_now(&self, c: &Candidate) -> bool {
+    fn justified_now(&self, c: &Candidate) -> bool {
         c.batch
             .iter()
             .all(|d| self.approved.contains(d) || self.rejected.contains(d))
             || self.quorum_acked(&c.digest, &c.committer)
+    }
+
+    /// Whether this member may acknowledge `c` at all: not an equivocator's, and justified
+    /// here now (the rule and the draw both choose among these).
+    pub(super) fn may_acknowledge(&self, c: &Candidate) -> bool {
+        !self.round.equivocators.contains(&c.committer) && self.justified_now(c)
     }
 
     /// After a dead round: shares the evidence of each approved proposal that a candidate
@@ -462,12 +468,7 @@ impl Conversation {
             .candidates
             .iter()
             .enumerate()
-            .filter(|(_, c)| {
-                !self.round.equivocators.contains(&c.committer)
-                    && self.justified_now(c)
-                    && self.confirmed(c)
-                    && live(c)
-            })
+            .filter(|(_, c)| self.may_acknowledge(c) && self.confirmed(c) && live(c))
             .min_by_key(|(_, c)| draw(c))
             .map(|(i, _)| i)
     }

@@ -857,9 +857,7 @@ impl Conversation {
             .candidates
             .iter()
             .enumerate()
-            .filter(|(_, c)| {
-                !self.round.equivocators.contains(&c.committer) && self.justified_now(c) && keep(c)
-            })
+            .filter(|(_, c)| self.may_acknowledge(c) && keep(c))
             .max_by_key(|(_, c)| {
                 (
                     c.batch.len(),
