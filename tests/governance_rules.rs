@@ -1231,6 +1231,98 @@ fn a_proposal_open_at_the_epoch_change_is_finalized_in_its_retired_machine() {
     net.assert_agreement();
 }
 
+/// §8 and docs/protocol.md §4 ("A deadline decision follows later votes"): a member that
+/// decided a proposal NO at its deadline, alone, and then moved to the next epoch forgets the
+/// proposal's action — but the proposal stays in its retired voting machine, and the evidence
+/// of the commit that applies it revises the NO into a final YES. The revision must approve
+/// the proposal there, or the member can never justify that commit and stays an epoch behind
+/// for good (`demls-sim --generated 16370222585020 --mode liveness`).
+#[test]
+fn a_deadline_no_forgotten_at_the_epoch_change_is_revised_by_the_commits_evidence() {
+    // Silent voters count as NO: the late member, holding only its own and the creator's
+    // votes, decides NO at the deadline.
+    let mut net = network(425, 5, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.silent_counts_as_yes = false;
+    });
+    let stewards = net.members[0].stewards().to_vec();
+    let late = (0..5)
+        .find(|&i| !stewards.contains(net.members[i].member_id()))
+        .unwrap();
+    let e = net.index_of(&net.members[0].rotation()[0]);
+    let gone = (0..5).find(|&i| i != late && i != e).unwrap();
+    let proposer = (0..5).find(|&i| i != late && i != gone).unwrap();
+    let epoch = net.members[0].epoch();
+    // `late` hears nothing from here on but the removal below: it stays in `epoch` and
+    // decides the removal at its deadline without the votes.
+    net.deaf = vec![late];
+    let mark = net.records.len();
+    net.join();
+    step_until(&mut net, "the epoch steward sends its commit", |net| {
+        net.records[mark..].iter().any(|r| {
+            matches!(r, Record::Sent(i, t) if *i == e
+                && t.class == TrafficClass::Handshake && t.channel == Channel::Conversation)
+        })
+    });
+    net.run_for(Duration::from_millis(600));
+    let now = net.now;
+    let removal = net.members[proposer]
+        .propose_remove(now, &name(gone))
+        .unwrap();
+    assert_eq!(
+        net.members[proposer].epoch(),
+        epoch,
+        "proposed in the old epoch"
+    );
+    let before = net.records.len();
+    net.drain(proposer);
+    let sent: Vec<Vec<u8>> = net.records[before..]
+        .iter()
+        .filter_map(|r| match r {
+            Record::Sent(i, t) if *i == proposer => Some(t.payload.clone()),
+            _ => None,
+        })
+        .collect();
+    for bytes in &sent {
+        net.inject(late, bytes).unwrap();
+    }
+    let is_removal = |a: &Action| *a == Action::Remove(name(gone));
+    step_until(
+        &mut net,
+        "the late member decides the removal NO at its deadline",
+        |net| decided(net, late, Outcome::No, is_removal),
+    );
+    assert_eq!(net.members[late].epoch(), epoch, "still in the old epoch");
+    step_until(&mut net, "the others decide the removal YES", |net| {
+        (0..5)
+            .filter(|&i| i != late && i != gone)
+            .all(|i| decided(net, i, Outcome::Yes, is_removal))
+    });
+    // Back on the network, it speaks (the others relay to a member they hear from in a past
+    // epoch): it catches up with the first commit (its epoch change forgets the removal it
+    // decided NO), then the removal's commit brings the votes it missed.
+    net.deaf.clear();
+    let now = net.now;
+    net.members[late].send_message(now, b"back").unwrap();
+    net.drain(late);
+    step_until(
+        &mut net,
+        "the removal is committed at the member that decided it NO",
+        |net| !net.members[late].roster().contains(&name(gone)),
+    );
+    let revised = net.events(late).into_iter().any(|e| {
+        matches!(e, Event::ProposalRevised { proposal, decision, .. }
+            if *proposal == removal && decision.outcome == Outcome::Yes)
+    });
+    assert!(
+        revised,
+        "the evidence revised the late member's deadline NO"
+    );
+    net.run();
+    net.assert_agreement();
+}
+
 /// A member removed by an acknowledged commit lingers (TIME_WAIT): in a group of two, the
 /// leaver's acknowledgement is part of the only quorum; when it is lost, the leaver has
 /// applied the commit and closed, and the committer would re-send its candidate for ever.

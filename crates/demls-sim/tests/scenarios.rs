@@ -763,3 +763,15 @@ fn a_member_that_leaves_a_round_without_acknowledging_abstains_in_it() {
     let m = run_generated_liveness_mixed(69_461_817_466_075, ByzantineMix::Any);
     assert!(m.committed > 0, "{m:?}");
 }
+
+#[test]
+fn a_deadline_no_of_a_past_epoch_is_revised_by_the_evidence_of_the_commit_that_applies_it() {
+    // A member whose clock ran ahead decided two adds NO at its deadline, alone; the others
+    // decided them YES early, after the next commit was built. Past that commit the member
+    // had forgotten the adds' actions, so the evidence of the commit that applied them
+    // revised its decisions unheard: it never justified that commit and stayed an epoch
+    // behind (`demls-sim --generated 16370222585020 --mode liveness`; `run` fails on any
+    // violation).
+    let m = run_generated_liveness(16_370_222_585_020);
+    assert!(m.committed > 0, "{m:?}");
+}

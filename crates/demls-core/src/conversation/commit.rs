@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use demls_consensus::{Epoch, MemberId, Outcome, ProposalDigest, ProposalKind, VotingMachine};
 use openmls::prelude::{KeyPackage, LeafNodeIndex, StagedCommit};
+use openmls_traits::OpenMlsProvider as _;
 use sha2::{Digest as _, Sha256};
 use tls_codec::Serialize as _;
 
@@ -179,6 +180,9 @@ impl Conversation {
                 } => {
                     // A deadline decision replaced by evidence of a final early one: undo what
                     // the deadline outcome did, then act on the final outcome.
+                    if let Some(epoch) = retired {
+                        self.restore_action(epoch, &proposal);
+                    }
                     self.approved.remove(&proposal);
                     self.rejected.remove(&proposal);
                     self.evidence.remove(&proposal);
@@ -212,6 +216,29 @@ impl Conversation {
                 }
                 demls_consensus::Event::Abandoned { .. } => {}
             }
+        }
+    }
+
+    /// Brings back the parsed action of a proposal of retired `epoch` whose deadline decision
+    /// a bundle revised. The epoch change forgot the actions of proposals decided NO then
+    /// (nothing more was expected of them), but the votes a later commit's evidence brings
+    /// can still turn such a deadline NO into a final YES (`VotingMachine::handle_bundle`):
+    /// without its action the revision was dropped, the commit that carried the proposal
+    /// stayed unjustified here, and this member stayed an epoch behind for good (the
+    /// simulator: `demls-sim --generated 16370222585020 --mode liveness`). The proposal was
+    /// validated when it opened; its payload is only decoded again.
+    fn restore_action(&mut self, epoch: u64, proposal: &ProposalDigest) {
+        if self.actions.contains_key(proposal) {
+            return;
+        }
+        let Some(p) = self.retired.get(&epoch).and_then(|v| v.proposal(proposal)) else {
+            return;
+        };
+        match governance::decode(self.provider.crypto(), &p.payload, &self.limits, None) {
+            Ok(action) => {
+                self.actions.insert(*proposal, action);
+            }
+            Err(e) => tracing::warn!(error = %e, "revised proposal no longer decodes"),
         }
     }
 
