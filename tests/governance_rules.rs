@@ -1323,6 +1323,58 @@ fn a_deadline_no_forgotten_at_the_epoch_change_is_revised_by_the_commits_evidenc
     net.assert_agreement();
 }
 
+/// "Self-Removal" and Layer 3: a member holding its own leave approved never commits it
+/// itself. When a deadlock proposal is finalized NO the members that voted NO hold no
+/// approval at all, so none of them will commit the leave (those that decided it may all
+/// have left, and the ones that joined since never heard of it): the leaver opens its leave
+/// again, and every honest member approves it at once (`demls-sim --generated
+/// 196138652130102 --mode liveness`). Fails if the leaver keeps waiting.
+#[test]
+fn a_leaver_whose_approved_leave_nobody_else_holds_opens_it_again_after_a_failed_deadlock() {
+    let mut net = network(426, 5, |c| {
+        c.governance.sn_min = 2;
+        c.governance.sn_max = 2;
+    });
+    let stewards: Vec<usize> = net.members[0]
+        .stewards()
+        .to_vec()
+        .iter()
+        .map(|m| net.index_of(m))
+        .collect();
+    let outside: Vec<usize> = (0..5).filter(|i| !stewards.contains(i)).collect();
+    // The leaver is a steward, so nobody but the other steward is in line to commit.
+    let (leaver, creator) = (stewards[1], outside[0]);
+    // The other steward stays silent while the leave is decided; then everyone but the
+    // leaver forgets the decision, as members that joined after it never knew it.
+    silence(&mut net, stewards[0]);
+    let now = net.now;
+    let leave = net.members[leaver].leave(now).unwrap();
+    net.drain(leaver);
+    step_until(&mut net, "every member decides the leave YES", |net| {
+        (0..5).all(|i| net.members[i].approved_proposals().contains(&leave))
+    });
+    for i in (0..5).filter(|&i| i != leaver) {
+        net.members[i].test_forget_decisions();
+        net.members[i].test_set_byzantine(Byzantine::default());
+    }
+    let now = net.now;
+    net.members[creator].propose_deadlock(now).unwrap();
+    net.drain(creator);
+    step_until(&mut net, "the deadlock proposal is decided NO", |net| {
+        decided(net, leaver, Outcome::No, |a| *a == Action::Deadlock)
+    });
+    step_until(&mut net, "the leaver opens its leave again", |net| {
+        opened_by(net, creator, |a| *a == Action::Leave(name(leaver))).len() == 2
+    });
+    step_until(&mut net, "the leaver is removed", |net| {
+        (0..5)
+            .filter(|&i| i != leaver)
+            .all(|i| !net.members[i].roster().contains(&name(leaver)))
+    });
+    net.run();
+    net.assert_agreement();
+}
+
 /// A member removed by an acknowledged commit lingers (TIME_WAIT): in a group of two, the
 /// leaver's acknowledgement is part of the only quorum; when it is lost, the leaver has
 /// applied the commit and closed, and the committer would re-send its candidate for ever.

@@ -775,3 +775,14 @@ fn a_deadline_no_of_a_past_epoch_is_revised_by_the_evidence_of_the_commit_that_a
     let m = run_generated_liveness(16_370_222_585_020);
     assert!(m.committed > 0, "{m:?}");
 }
+
+#[test]
+fn a_leaver_the_group_forgot_leaves_again_after_a_failed_deadlock_proposal() {
+    // The members that decided a steward's leave had all left but one; the members that
+    // joined since never heard of it, the leaver may not commit it, and the one that held it
+    // opened a deadlock proposal the others voted down. The leaver then opens its leave
+    // again (`demls-sim --generated 196138652130102 --mode liveness`; `run` fails on any
+    // violation).
+    let m = run_generated_liveness(196_138_652_130_102);
+    assert!(m.committed > 0, "{m:?}");
+}

@@ -156,6 +156,8 @@ impl Conversation {
                         self.on_freeze_closed(now);
                     } else if yes {
                         self.arm_freeze(now);
+                    } else if deadlock && retired.is_none() {
+                        self.leave_again_after_failed_deadlock(now);
                     } else if election && retired.is_none() {
                         // A failed election: the next retry round ("Layer 2").
                         let max = self
@@ -216,6 +218,31 @@ impl Conversation {
                 }
                 demls_consensus::Event::Abandoned { .. } => {}
             }
+        }
+    }
+
+    /// A deadlock proposal finalized NO while this member holds its own removal approved: the
+    /// members that voted NO hold no approval at all ([`Conversation::governance_choice`]),
+    /// so they do not know of the removal and nobody that may commit will apply it — and a
+    /// member never commits its own removal ("Self-Removal"). The members that decided it
+    /// may all have left since, and the ones that joined since never heard of it. So this
+    /// member opens a leave, which every honest member approves at once (the simulator:
+    /// `demls-sim --generated 196138652130102 --mode liveness`, a steward whose leave was
+    /// approved in an epoch whose members had all left but one, waiting for minutes).
+    fn leave_again_after_failed_deadlock(&mut self, now: Instant) {
+        let own_removal_held = self.approved.iter().any(|d| {
+            self.actions
+                .get(d)
+                .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
+        });
+        if !own_removal_held || self.roster().len() < 2 {
+            return;
+        }
+        let leave = ParsedAction::Leave {
+            member: self.me.clone(),
+        };
+        if let Err(e) = self.open_proposal(now, leave) {
+            tracing::debug!(error = %e, "could not open a leave after a failed deadlock");
         }
     }
 
