@@ -626,12 +626,17 @@ fn print_summary(s: &Scenario, m: &Summary, wall: Duration, cpu: Duration) {
         (
             "beyond model",
             m.liveness_beyond_fault_model,
-            "liveness failures in a group that ended a third or more Byzantine, or with fewer than 2n/3 honest, welcomed members",
+            "liveness failures in a group that ended a third or more Byzantine, or with fewer than 2n/3 honest, welcomed members, or forked beyond the model",
         ),
         (
             "beyond model",
             m.liveness_diverged,
             "members left behind by a commit of a proposal they had finalized NO early",
+        ),
+        (
+            "beyond model",
+            m.liveness_approvers_gone,
+            "approved proposals whose approvers all left the group before anyone else held them",
         ),
         (
             "divergences",

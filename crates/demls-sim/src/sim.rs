@@ -198,6 +198,9 @@ pub struct Sim {
     /// Honest members left behind at the end because they finalized NO early a proposal a
     /// later commit carries (§4's deadline divergence; counted, not violations).
     liveness_diverged: u64,
+    /// Approved proposals owed no commit because every honest member that approved them
+    /// left the group first (see `check_liveness`).
+    liveness_approvers_gone: u64,
     /// Epochs in which some honest member reported a steward inactive.
     inactivity_epochs: BTreeSet<u64>,
     /// Steward violations honest members reported: (offender, kind, epoch).
@@ -323,6 +326,7 @@ impl Sim {
             reelection_epochs: BTreeSet::new(),
             liveness_beyond_fault_model: 0,
             liveness_diverged: 0,
+            liveness_approvers_gone: 0,
             inactivity_epochs: BTreeSet::new(),
             reported: BTreeSet::new(),
             vote_equivocations: BTreeSet::new(),
@@ -1708,6 +1712,7 @@ impl Sim {
             validity_beyond_fault_model: self.checker.validity_beyond_fault_model(),
             liveness_beyond_fault_model: self.liveness_beyond_fault_model,
             liveness_diverged: self.liveness_diverged,
+            liveness_approvers_gone: self.liveness_approvers_gone,
             commit_p50_ms: percentile(&committed, 50),
             commit_p99_ms: percentile(&committed, 99),
             messages_sent: c.messages_sent,
@@ -1774,6 +1779,24 @@ impl Sim {
         out
     }
 
+    /// Whether every honest steward that finalized `p` YES is out of the group at the end,
+    /// and no honest member of the group holds `d` approved.
+    fn approvers_gone(&self, d: &ProposalDigest, p: &ProposalLife) -> bool {
+        let member = |i: usize| {
+            self.nodes
+                .get(i)
+                .is_some_and(|n| n.phase() == Some(Phase::Member))
+        };
+        let held = self
+            .nodes
+            .iter()
+            .filter(|n| !self.byz.contains_key(&n.index))
+            .filter_map(|n| n.conv.as_ref())
+            .filter(|c| c.phase() == Phase::Member)
+            .any(|c| c.approved_proposals().contains(d));
+        !held && p.steward_yes.keys().all(|&i| !member(i))
+    }
+
     /// Whether no honest node is a member of the group any more.
     fn group_gone(&self) -> bool {
         self.nodes
@@ -1812,6 +1835,15 @@ impl Sim {
             if self.checker.vote_equivocated(d)
                 && !(p.deadline_no.is_empty() && p.early_no.is_empty())
             {
+                continue;
+            }
+            // Nor one whose approvers all left the group before it was committed, and that no
+            // honest member of the group holds approved: nobody is left who can commit it (a
+            // removal proposed into a partition, decided YES by its creator alone at its
+            // deadline; the creator crashed and was removed before it could open it again:
+            // `demls-sim --generated 137028445259228 --mode liveness --byzantine-mix any`).
+            if p.committed.is_none() && self.approvers_gone(d, p) {
+                self.liveness_approvers_gone += 1;
                 continue;
             }
             let due = decided.max(heal) + base + (p.queue_ahead + 1) * round;
@@ -1916,7 +1948,13 @@ impl Sim {
         // Byzantine and silent, two honest ones split over their candidates for good:
         // `demls-sim --generated 23457282764417 --mode liveness --byzantine-mix any`).
         let honest_welcomed = roster.len() - byzantine - never_welcomed;
-        if 3 * byzantine >= roster.len() || 3 * honest_welcomed < 2 * roster.len() {
+        // And a run that forked where a third or more of the acknowledging roster was
+        // Byzantine (counted apart, see `invariants`): the honest members on the branches
+        // never share an epoch again, whatever the final roster (`demls-sim --generated
+        // 50761000150936 --mode liveness --byzantine-mix any`: a group down to three
+        // members, one of them an equivocating steward, forked; the group grew back to five).
+        let forked = self.checker.forks_beyond_fault_model() > 0;
+        if forked || 3 * byzantine >= roster.len() || 3 * honest_welcomed < 2 * roster.len() {
             self.liveness_beyond_fault_model += found.len() as u64;
             return;
         }

@@ -103,11 +103,16 @@ pub struct Summary {
     pub validity_beyond_fault_model: u64,
     /// Liveness failures in a group whose final roster was a third or more Byzantine, or had
     /// fewer than 2n/3 honest members that got in (with Byzantine members, a joiner whose
-    /// Welcome never came does not count; outside the fault model; not violations).
+    /// Welcome never came does not count), or in a run that forked beyond the fault model
+    /// (outside the fault model; not violations).
     pub liveness_beyond_fault_model: u64,
     /// Honest members left behind because they finalized NO early a proposal that a later
     /// commit carried (the deadline divergence of the voting rules; not violations).
     pub liveness_diverged: u64,
+    /// Approved proposals never committed because every honest member that approved them
+    /// left the group first and no honest member of the group held them approved (the
+    /// request left with its requester; not violations).
+    pub liveness_approvers_gone: u64,
     /// Time from a proposal's opening to its commit, p50, ms.
     pub commit_p50_ms: u64,
     /// p99 of the same, ms.

@@ -786,3 +786,35 @@ fn a_leaver_the_group_forgot_leaves_again_after_a_failed_deadlock_proposal() {
     let m = run_generated_liveness(196_138_652_130_102);
     assert!(m.committed > 0, "{m:?}");
 }
+
+#[test]
+fn a_split_round_a_byzantine_member_keeps_alive_is_left_with_the_lock() {
+    // Four members, three honest ones each leaving, in recovery; the Byzantine one stuck in
+    // an older epoch never acknowledges. Two honest members acknowledged one candidate and
+    // the third its own: the round never died. At the escalation they move on, the two
+    // locked on theirs, and the third follows the rule (`demls-sim --generated
+    // 184584897013581 --mode liveness --byzantine-mix any`; `run` fails on any violation).
+    let m = run_generated_liveness_mixed(184_584_897_013_581, ByzantineMix::Any);
+    assert!(m.committed > 0, "{m:?}");
+}
+
+#[test]
+fn a_removal_whose_only_approver_was_removed_is_owed_no_commit() {
+    // A removal proposed into a partition, decided YES by its creator alone at its deadline;
+    // the creator crashed and was removed before it could open it again. Nobody left holds
+    // the approval: counted apart, not a liveness failure (`demls-sim --generated
+    // 137028445259228 --mode liveness --byzantine-mix any`).
+    let m = run_generated_liveness_mixed(137_028_445_259_228, ByzantineMix::Any);
+    assert!(m.liveness_approvers_gone > 0, "{m:?}");
+}
+
+#[test]
+fn liveness_is_not_owed_after_a_fork_beyond_the_fault_model() {
+    // The group shrank to three members, one an equivocating steward, and forked there (a
+    // third of the acknowledging roster Byzantine: outside the fault model); it grew back
+    // to five, but the branches never meet again (`demls-sim --generated 50761000150936
+    // --mode liveness --byzantine-mix any`).
+    let m = run_generated_liveness_mixed(50_761_000_150_936, ByzantineMix::Any);
+    assert!(m.forks_beyond_fault_model > 0, "{m:?}");
+    assert!(m.liveness_beyond_fault_model > 0, "{m:?}");
+}
