@@ -788,17 +788,6 @@ fn a_leaver_the_group_forgot_leaves_again_after_a_failed_deadlock_proposal() {
 }
 
 #[test]
-fn a_split_round_a_byzantine_member_keeps_alive_is_left_with_the_lock() {
-    // Four members, three honest ones each leaving, in recovery; the Byzantine one stuck in
-    // an older epoch never acknowledges. Two honest members acknowledged one candidate and
-    // the third its own: the round never died. At the escalation they move on, the two
-    // locked on theirs, and the third follows the rule (`demls-sim --generated
-    // 184584897013581 --mode liveness --byzantine-mix any`; `run` fails on any violation).
-    let m = run_generated_liveness_mixed(184_584_897_013_581, ByzantineMix::Any);
-    assert!(m.committed > 0, "{m:?}");
-}
-
-#[test]
 fn a_removal_whose_only_approver_was_removed_is_owed_no_commit() {
     // A removal proposed into a partition, decided YES by its creator alone at its deadline;
     // the creator crashed and was removed before it could open it again. Nobody left holds

@@ -382,7 +382,11 @@ impl Conversation {
         }
         let round = self.round.ack_round;
         if round > before {
-            self.enter_round(now);
+            // A new round: candidates get a fresh window to arrive before members choose.
+            self.share_omitted_approvals();
+            self.round.window_closed = false;
+            let window = self.gov.as_ref().expect("a member").config.candidate_window;
+            self.timers.set(TimerKind::CandidateWindow, now + window);
         }
         if self.my_ack(round).is_some() {
             return;
@@ -398,15 +402,6 @@ impl Conversation {
             }
         }
         if !self.round.window_closed {
-            return;
-        }
-        if let Some(locked) = self.locked_candidate(round) {
-            // Neither the rule nor the draw moves a member off a candidate that can still win
-            // a round it acknowledged it in (see `locked_candidate`).
-            match self.round.candidates.iter().find(|c| c.digest == locked) {
-                Some(c) if self.may_acknowledge(c) && self.confirmed(c) => self.send_ack(locked),
-                _ => self.abstain(),
-            }
             return;
         }
         self.confirm_vouched();
@@ -442,87 +437,6 @@ impl Conversation {
             },
             None => {}
         }
-    }
-
-    /// A new acknowledgement round: candidates get a fresh window to arrive before members
-    /// choose, and a candidate held here that omits an approval makes this member share the
-    /// approval's evidence.
-    fn enter_round(&mut self, now: Instant) {
-        self.share_omitted_approvals();
-        self.round.window_closed = false;
-        let window = self.gov.as_ref().expect("a member").config.candidate_window;
-        self.timers.set(TimerKind::CandidateWindow, now + window);
-    }
-
-    /// The rotation passed (the escalation timer) while this member's current round, in
-    /// which it acknowledged, has neither a quorum nor died: it moves to the next round.
-    ///
-    /// A round dies only once every member that could still change its outcome was heard
-    /// from, so a member that never speaks again — a crashed member, a Byzantine one staying
-    /// silent, a member stuck in an older epoch — kept a split round alive for good: with
-    /// four members and one of them silent, two acknowledgements of one candidate and one of
-    /// another waited for the fourth for ever (`demls-sim --generated 184584897013581 --mode
-    /// liveness --byzantine-mix any`: three honest members, each leaving, in recovery).
-    /// Leaving a live round is safe because of the lock ([`Self::locked_candidate`]).
-    pub(super) fn leave_stalled_round(&mut self, now: Instant) {
-        if !self.needs_acks() || self.quorum_candidate().is_some() {
-            return;
-        }
-        let round = self.round.ack_round;
-        if self.my_ack(round).is_none() || self.round_dead(round) {
-            return;
-        }
-        tracing::debug!(round, "leaving a stalled acknowledgement round");
-        self.round.ack_round += 1;
-        self.enter_round(now);
-    }
-
-    /// The candidate this member is locked on in `round`: the one of its latest
-    /// acknowledgement before `round` (abstentions aside), if that candidate can still reach
-    /// the quorum in some round this member acknowledged it in — counting every member not
-    /// heard from in that round as acknowledging it. A locked member acknowledges that
-    /// candidate again, or abstains; neither the rule nor the draw moves it.
-    ///
-    /// Why this is safe when members leave live rounds ([`Self::leave_stalled_round`]): let
-    /// X reach the quorum in round r and Y ≠ X in a later round r'. Two quorums share more
-    /// than n/3 members, so with fewer than n/3 Byzantine members an honest member p
-    /// acknowledged X in r and Y in r'. Take p's first acknowledgement of another candidate
-    /// than X after r: its latest acknowledgement before it was of X, so X could no longer
-    /// reach the quorum in any round p acknowledged it in, r included — in p's view, where
-    /// every member p had not heard from in r counted as acknowledging X. Whether a
-    /// candidate can still reach the quorum in a round only ever goes from yes to no (an
-    /// acknowledgement heard turns an unheard member into a heard one), so X never reached
-    /// it in r — unless a member acknowledged two candidates in r, one that p heard and X:
-    /// provably Byzantine, the limit docs/protocol.md §9 "Open" states.
-    pub(super) fn locked_candidate(&self, round: u32) -> Option<[u8; 32]> {
-        let mine: Vec<(u32, [u8; 32])> = self
-            .round
-            .acks
-            .range(..(round, [0; 32]))
-            .filter(|((_, d), ackers)| *d != ABSTAIN && ackers.contains(&self.me))
-            .map(|((r, d), _)| (*r, *d))
-            .collect();
-        let latest = mine.iter().map(|(r, _)| *r).max()?;
-        mine.iter()
-            .filter(|(r, _)| *r == latest)
-            .map(|(_, d)| *d)
-            .find(|d| {
-                mine.iter()
-                    .any(|(r, acked)| acked == d && self.may_still_win(*r, d))
-            })
-    }
-
-    /// Whether `digest` can still reach the quorum in `round`: its acknowledgements there
-    /// plus every member not heard from in it.
-    fn may_still_win(&self, round: u32, digest: &[u8; 32]) -> bool {
-        let heard: BTreeSet<&MemberId> = self
-            .round
-            .acks
-            .range((round, [0; 32])..=(round, [0xff; 32]))
-            .flat_map(|(_, a)| a.iter())
-            .collect();
-        let unheard = self.roster().len().saturating_sub(heard.len());
-        self.ackers(round, digest) + unheard >= self.ack_quorum()
     }
 
     /// From [`DRAW_FROM_ROUND`] on: among the candidates this member may acknowledge
@@ -832,14 +746,7 @@ impl Conversation {
         Ok(self.transmits.drain(before..).collect())
     }
 
-    /// The candidate this member acknowledged in `round` of the epoch (the smallest digest
-    /// if several), or [`ABSTAIN`]'s all-zero digest.
-    #[doc(hidden)]
-    pub fn test_my_ack(&self, round: u32) -> Option<[u8; 32]> {
-        self.my_ack(round)
-    }
-
-    /// This member's current acknowledgement round.
+    /// This member's current acknowledgement round of the epoch.
     #[doc(hidden)]
     pub fn test_ack_round(&self) -> u32 {
         self.round.ack_round

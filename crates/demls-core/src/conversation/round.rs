@@ -581,9 +581,6 @@ impl Conversation {
         if self.needs_acks() && self.my_ack(self.round.ack_round).is_some() {
             return; // supports another candidate in this round
         }
-        if self.needs_acks() && self.locked_candidate(self.round.ack_round).is_some() {
-            return; // locked on a candidate that can still win an earlier round
-        }
         let batch = self.commit_batch();
         if !batch.iter().any(|d| self.approved.contains(d)) {
             return;
@@ -1064,7 +1061,6 @@ impl Conversation {
             return;
         }
         self.resend_round();
-        self.leave_stalled_round(now);
         let max = self
             .gov
             .as_ref()
@@ -1401,17 +1397,6 @@ impl Conversation {
             .keys()
             .filter(|d| v.proposal(d).is_some() && v.decision(d).is_none())
             .copied()
-            .collect()
-    }
-
-    /// The commit candidates this member holds in the current epoch: digest, committer and
-    /// how many proposals each applies.
-    #[doc(hidden)]
-    pub fn test_candidates(&self) -> Vec<([u8; 32], MemberId, usize)> {
-        self.round
-            .candidates
-            .iter()
-            .map(|c| (c.digest, c.committer.clone(), c.batch.len()))
             .collect()
     }
 
