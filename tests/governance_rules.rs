@@ -1375,6 +1375,185 @@ fn a_leaver_whose_approved_leave_nobody_else_holds_opens_it_again_after_a_failed
     net.assert_agreement();
 }
 
+/// docs/protocol.md §9, "The commit round", step 3 (stalled rounds and locks): a member that
+/// never speaks again kept a split acknowledgement round alive for good — a round dies only
+/// once every member that could change its outcome was heard from. Four members, one of
+/// them cut off: the epoch steward's candidate has two acknowledgements, the second
+/// steward's own candidate one, and the fourth member could still make either win. At the
+/// escalation the three move to the next round; the two locked on the epoch steward's
+/// candidate acknowledge it again, the second steward — whose candidate can no longer win —
+/// follows the rule, and the quorum forms (`demls-sim --generated 184584897013581 --mode
+/// liveness --byzantine-mix any`). Fails if members stay in a live round for good.
+#[test]
+fn a_split_round_a_silent_member_keeps_alive_is_left_at_the_escalation() {
+    let mut net = network(427, 4, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.auto_vote = None;
+    });
+    let rotation: Vec<usize> = net.members[0]
+        .rotation()
+        .iter()
+        .map(|m| net.index_of(m))
+        .collect();
+    let (e, second) = (rotation[0], rotation[1]);
+    let cut_off = (0..4).find(|i| !rotation.contains(i)).unwrap();
+    net.deaf = vec![cut_off];
+    let epoch = net.members[e].epoch();
+    let j = net.join();
+    net.run_for(Duration::from_millis(500));
+    let add = *net.opened_adds(e, j).last().expect("the add is open");
+    for i in (0..4).filter(|&i| i != cut_off) {
+        let now = net.now;
+        let _ = net.members[i].vote(now, add, Choice::Yes); // the creator voted already
+        net.drain(i);
+    }
+    net.run_for(Duration::from_millis(300));
+    assert!((0..4)
+        .filter(|&i| i != cut_off)
+        .all(|i| net.members[i].approved_proposals().contains(&add)));
+    // Both stewards commit before either candidate reaches the other: each supports its
+    // own in round 0; the third member acknowledges the epoch steward's by the rule.
+    for i in [e, second] {
+        let now = net.now;
+        net.members[i].test_commit_batch(now, &[add]).unwrap();
+        net.drain(i);
+    }
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.members[e].epoch(), epoch, "round 0 has no quorum");
+    assert_eq!(net.members[e].test_ack_round(), 0);
+    step_until(&mut net, "the add is committed", |net| {
+        (0..4)
+            .filter(|&i| i != cut_off)
+            .all(|i| net.members[i].epoch() != epoch)
+    });
+    assert!(net.members[e].roster().contains(&name(j)));
+    let honest: Vec<usize> = (0..4).filter(|&i| i != cut_off).collect();
+    let auth = net.members[e].epoch_authenticator();
+    for &i in &honest {
+        assert_eq!(net.members[i].epoch_authenticator(), auth, "member {i}");
+    }
+}
+
+/// The lock that makes leaving a live round safe (docs/protocol.md §9, "The commit round",
+/// step 3): a member acknowledges again, in later rounds, a candidate it acknowledged that
+/// can still win that round, whatever the rule prefers by then. A Byzantine member
+/// acknowledges the epoch steward's candidate X in round 0 to the epoch steward alone, which
+/// applies it. The others leave the stalled round at the escalation, and a longer candidate
+/// W has arrived: by the rule the member that acknowledged X in round 0 would acknowledge W
+/// in round 1, and with W's committer and the Byzantine member W would win there — a fork.
+/// Fails without the lock.
+#[test]
+fn a_member_locked_on_a_candidate_never_helps_another_win_a_later_round() {
+    let mut net = network(428, 4, |c| {
+        c.governance.sn_min = 3;
+        c.governance.sn_max = 3;
+        c.auto_vote = None;
+    });
+    let rotation: Vec<usize> = net.members[0]
+        .rotation()
+        .iter()
+        .map(|m| net.index_of(m))
+        .collect();
+    let (e, second, third) = (rotation[0], rotation[1], rotation[2]);
+    let byz = (0..4).find(|i| !rotation.contains(i)).unwrap();
+    // The Byzantine member hears nothing: it acknowledges only what the test makes it.
+    net.deaf = vec![byz];
+    let epoch = net.members[e].epoch();
+    let (j1, j2) = (net.join(), net.join());
+    net.run_for(Duration::from_millis(500));
+    let adds: Vec<_> = [j1, j2]
+        .iter()
+        .map(|&j| *net.opened_adds(e, j).last().expect("the add is open"))
+        .collect();
+    for &add in &adds {
+        for i in [e, second, third] {
+            let now = net.now;
+            let _ = net.members[i].vote(now, add, Choice::Yes); // the creator voted already
+            net.drain(i);
+        }
+    }
+    net.run_for(Duration::from_millis(300));
+    // Round 0: the epoch steward's X applies the first add only, and the third member
+    // acknowledges it; the second steward, cut off meanwhile, commits both adds (W) in its
+    // slot, after that acknowledgement.
+    net.deaf = vec![byz, second];
+    let now = net.now;
+    net.members[e].test_commit_batch(now, &adds[..1]).unwrap();
+    net.drain(e);
+    step_until(&mut net, "the second steward commits", |net| {
+        net.members[third]
+            .test_candidates()
+            .iter()
+            .any(|(_, c, _)| *c == name(second))
+    });
+    net.deaf = vec![byz];
+    let candidate = |net: &Net, committer: usize| {
+        net.members[third]
+            .test_candidates()
+            .into_iter()
+            .find(|(_, c, _)| *c == name(committer))
+            .expect("held")
+    };
+    let (x, w) = (candidate(&net, e), candidate(&net, second));
+    assert_eq!((x.2, w.2), (1, 2), "W is longer: first by the rule");
+    let (x, w) = (x.0, w.0);
+    assert_eq!(net.members[third].test_my_ack(0), Some(x));
+    assert_eq!(net.members[third].test_ack_round(), 0);
+    // The Byzantine member completes X's quorum at the epoch steward alone, which applies
+    // it and, cut off from here on, relays nothing.
+    let now = net.now;
+    let packets = net.members[byz]
+        .test_acknowledge(now, 0, x, &name(e))
+        .unwrap();
+    for t in &packets {
+        net.inject(e, &t.payload).unwrap();
+    }
+    assert_ne!(net.members[e].epoch(), epoch, "the epoch steward applied X");
+    net.deaf = vec![byz, e];
+    step_until(&mut net, "both leave round 0", |net| {
+        [second, third]
+            .iter()
+            .all(|&i| net.members[i].test_ack_round() >= 1)
+    });
+    net.run_for(Duration::from_secs(3));
+    // Locked on X, which can still win round 0, the third member acknowledges X again.
+    assert_eq!(net.members[third].test_my_ack(1), Some(x));
+    // The Byzantine member acknowledges W in every round the others reached: without the
+    // lock, W had its quorum in round 1 with its committer and the third member.
+    let now = net.now;
+    let rounds = net.members[third].test_ack_round();
+    for round in 1..=rounds {
+        let packets = net.members[byz]
+            .test_acknowledge(now, round, w, &name(second))
+            .unwrap();
+        for t in &packets {
+            for i in [second, third] {
+                let _ = net.inject(i, &t.payload);
+            }
+        }
+    }
+    net.run_for(Duration::from_secs(30));
+    for i in [second, third] {
+        assert_eq!(
+            net.members[i].epoch(),
+            epoch,
+            "member {i} applied W: a fork with the epoch steward's X"
+        );
+    }
+    // Back on the network, the epoch steward relays X's certificate.
+    net.deaf = vec![byz];
+    step_until(&mut net, "X is applied everywhere", |net| {
+        [second, third]
+            .iter()
+            .all(|&i| net.members[i].epoch() == net.members[e].epoch())
+    });
+    let auth = net.members[e].epoch_authenticator();
+    for i in [second, third] {
+        assert_eq!(net.members[i].epoch_authenticator(), auth, "member {i}");
+    }
+}
+
 /// A member removed by an acknowledged commit lingers (TIME_WAIT): in a group of two, the
 /// leaver's acknowledgement is part of the only quorum; when it is lost, the leaver has
 /// applied the commit and closed, and the committer would re-send its candidate for ever.

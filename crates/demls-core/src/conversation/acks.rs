@@ -352,6 +352,58 @@ impl Conversation {
         }
     }
 
+    /// Sends again this member's acknowledgement (or abstention) of `round`, a round older
+    /// than its previous one — at most once per [`RELAY_BACKOFF_MS`](super::catch_up::RELAY_BACKOFF_MS)
+    /// per round, whether it asks (`request_lock_rounds`) or answers: an answer reaching
+    /// another member that left the round is not answered again, so nothing echoes.
+    fn send_old_ack(&mut self, now: Instant, round: u32) -> bool {
+        let Some(digest) = self.my_ack(round) else {
+            return false;
+        };
+        let Some(committer) = self.committer_of(&digest) else {
+            return false;
+        };
+        let now_ms = self.clock.unix_ms(now).0;
+        let due =
+            self.round.old_acks_sent.get(&round).is_none_or(|last| {
+                now_ms >= last.saturating_add(super::catch_up::RELAY_BACKOFF_MS)
+            });
+        if !due {
+            return false;
+        }
+        self.round.old_acks_sent.insert(round, now_ms);
+        self.transmit_ack(round, digest, &committer).is_some()
+    }
+
+    /// At the escalation, a locked member asks for the acknowledgements of the rounds that
+    /// keep it locked, older than its previous round, by sending its own again (every
+    /// member that left such a round answers with its own: `on_commit_ack`). A lock rests
+    /// on the view of a past round, and acknowledgements are resent for the last two rounds
+    /// only: a member that never received one acknowledgement of its lock round stayed
+    /// locked for good, abstaining round after round (`demls-sim --generated 104914458468530
+    /// --mode liveness --byzantine-mix any`: six members split three against three for 400
+    /// rounds; without the answer, a Byzantine member could be the one not heard from).
+    pub(super) fn request_lock_rounds(&mut self, now: Instant) {
+        if !self.needs_acks() {
+            return;
+        }
+        let current = self.round.ack_round;
+        let Some(locked) = self.locked_candidate(current.saturating_add(1)) else {
+            return;
+        };
+        let rounds: Vec<u32> = self
+            .round
+            .acks
+            .range(..(current.saturating_sub(1), [0; 32]))
+            .filter(|((_, d), ackers)| *d == locked && ackers.contains(&self.me))
+            .map(|((r, _), _)| *r)
+            .filter(|r| self.may_still_win(*r, &locked))
+            .collect();
+        for r in rounds {
+            self.send_old_ack(now, r);
+        }
+    }
+
     /// Moves past dead acknowledgement rounds; then, once its candidate window closed, this
     /// member acknowledges — once per round — the best candidate it holds by the commit
     /// validation service's rule, whether or not it was acknowledged in an abandoned round:
@@ -382,11 +434,7 @@ impl Conversation {
         }
         let round = self.round.ack_round;
         if round > before {
-            // A new round: candidates get a fresh window to arrive before members choose.
-            self.share_omitted_approvals();
-            self.round.window_closed = false;
-            let window = self.gov.as_ref().expect("a member").config.candidate_window;
-            self.timers.set(TimerKind::CandidateWindow, now + window);
+            self.enter_round(now);
         }
         if self.my_ack(round).is_some() {
             return;
@@ -402,6 +450,15 @@ impl Conversation {
             }
         }
         if !self.round.window_closed {
+            return;
+        }
+        if let Some(locked) = self.locked_candidate(round) {
+            // Neither the rule nor the draw moves a member off a candidate that can still win
+            // a round it acknowledged it in (see `locked_candidate`).
+            match self.round.candidates.iter().find(|c| c.digest == locked) {
+                Some(c) if self.may_acknowledge(c) && self.confirmed(c) => self.send_ack(locked),
+                _ => self.abstain(),
+            }
             return;
         }
         self.confirm_vouched();
@@ -439,14 +496,133 @@ impl Conversation {
         }
     }
 
+    /// A new acknowledgement round: candidates get a fresh window to arrive before members
+    /// choose, and a candidate held here that omits an approval makes this member share the
+    /// approval's evidence.
+    fn enter_round(&mut self, now: Instant) {
+        self.share_omitted_approvals();
+        self.round.window_closed = false;
+        let window = self.gov.as_ref().expect("a member").config.candidate_window;
+        self.timers.set(TimerKind::CandidateWindow, now + window);
+    }
+
+    /// The rotation passed (the escalation timer) while this member's current round, in
+    /// which it acknowledged, has neither a quorum nor died: it moves to the next round.
+    ///
+    /// A round dies only once every member that could still change its outcome was heard
+    /// from, so a member that never speaks again — a crashed member, a Byzantine one staying
+    /// silent, a member stuck in an older epoch — kept a split round alive for good: with
+    /// four members and one of them silent, two acknowledgements of one candidate and one of
+    /// another waited for the fourth for ever (`demls-sim --generated 184584897013581 --mode
+    /// liveness --byzantine-mix any`: three honest members, each leaving, in recovery).
+    /// Leaving a live round is safe because of the lock ([`Self::locked_candidate`]).
+    pub(super) fn leave_stalled_round(&mut self, now: Instant) {
+        if !self.needs_acks() || self.quorum_candidate().is_some() {
+            return;
+        }
+        let round = self.round.ack_round;
+        if self.my_ack(round).is_none() || self.round_dead(round) {
+            return;
+        }
+        tracing::debug!(round, "leaving a stalled acknowledgement round");
+        self.round.ack_round += 1;
+        self.enter_round(now);
+    }
+
+    /// The candidate this member is locked on in `round`: the one of its latest
+    /// acknowledgement before `round` (abstentions aside), if that candidate may still reach
+    /// the quorum in some round this member acknowledged it in ([`Self::may_still_win`]). A
+    /// locked member acknowledges that candidate again, or abstains; neither the rule nor
+    /// the draw moves it. Its view of that round must fill in, so it asks for the round's
+    /// acknowledgements again ([`Self::request_lock_rounds`]).
+    ///
+    /// Why this is safe when members leave live rounds ([`Self::leave_stalled_round`]): let
+    /// X reach the quorum in round r and Y ≠ X in a later round r'. Two quorums share more
+    /// than n/3 members, so with fewer than n/3 Byzantine members an honest member p
+    /// acknowledged X in r and Y in r'. Take p's first acknowledgement of another candidate
+    /// than X after r: its latest acknowledgement before it was of X, so X could no longer
+    /// reach the quorum in any round p acknowledged it in, r included — in p's view, where
+    /// every member p had not heard from in r counted as acknowledging X, but those that had
+    /// moved to another candidate since (each honest one of them did not acknowledge X in r,
+    /// or X could not win r in its own view) beyond the Byzantine members they may include.
+    /// Whether a candidate may still reach the quorum in a round only ever goes from yes to
+    /// no, so X never reached it in r — unless a member acknowledged two candidates in r, one
+    /// that p heard and X: provably Byzantine, the limit docs/protocol.md §9 "Open" states.
+    pub(super) fn locked_candidate(&self, round: u32) -> Option<[u8; 32]> {
+        let mine: Vec<(u32, [u8; 32])> = self
+            .round
+            .acks
+            .range(..(round, [0; 32]))
+            .filter(|((_, d), ackers)| *d != ABSTAIN && ackers.contains(&self.me))
+            .map(|((r, d), _)| (*r, *d))
+            .collect();
+        let latest = mine.iter().map(|(r, _)| *r).max()?;
+        mine.iter()
+            .filter(|(r, _)| *r == latest)
+            .map(|(_, d)| *d)
+            .find(|d| {
+                mine.iter()
+                    .any(|(r, acked)| acked == d && self.may_still_win(*r, d))
+            })
+    }
+
+    /// Whether `digest` may still reach — or have reached — the quorum in `round`, as far as
+    /// this member can tell: its acknowledgements there, plus every member not heard from in
+    /// it, except those that have acknowledged another candidate in a later round. An honest
+    /// member that acknowledged a candidate that reached the quorum stays locked on it for
+    /// good (nobody sees such a candidate unable to win), so a member that moved to another
+    /// candidate did not acknowledge it — unless it is Byzantine: up to `f` = ⌈n/3⌉ − 1 of
+    /// them still count, fewer those already known (members that acknowledged two candidates
+    /// in one round, committers of equivocating commits), which count anyway.
+    fn may_still_win(&self, round: u32, digest: &[u8; 32]) -> bool {
+        let in_round = |r: u32| self.round.acks.range((r, [0; 32])..=(r, [0xff; 32]));
+        let heard: BTreeSet<&MemberId> = in_round(round).flat_map(|(_, a)| a.iter()).collect();
+        let moved_off: BTreeSet<&MemberId> = self
+            .round
+            .acks
+            .range((round.saturating_add(1), [0; 32])..)
+            .filter(|((_, d), _)| d != digest && *d != ABSTAIN)
+            .flat_map(|(_, a)| a.iter())
+            .collect();
+        let mut per_round: BTreeMap<(u32, &MemberId), usize> = BTreeMap::new();
+        for ((r, d), ackers) in &self.round.acks {
+            if *d != ABSTAIN {
+                for m in ackers {
+                    *per_round.entry((*r, m)).or_default() += 1;
+                }
+            }
+        }
+        let known_byzantine: BTreeSet<&MemberId> = per_round
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|((_, m), _)| m)
+            .chain(self.round.equivocators.iter())
+            .collect();
+        let roster = self.roster();
+        let f = roster.len().div_ceil(3).saturating_sub(1);
+        let (mut possible, mut moved) = (0, 0);
+        for m in roster.iter().filter(|m| !heard.contains(m)) {
+            if !moved_off.contains(m) || known_byzantine.contains(m) {
+                possible += 1;
+            } else {
+                moved += 1;
+            }
+        }
+        possible += moved.min(f.saturating_sub(known_byzantine.len()));
+        self.ackers(round, digest) + possible >= self.ack_quorum()
+    }
+
     /// From [`DRAW_FROM_ROUND`] on: among the candidates this member may acknowledge
-    /// (justified, confirmed, not an equivocator's) that another member acknowledged in the
-    /// previous round, the one with the smallest SHA-256 of the round and its digest. Members
-    /// that can justify the same options draw the same one, and each round draws afresh, so
-    /// those that can justify several candidates come, within a few rounds, to the one that
-    /// members with a single option stay on — whichever side that is (a rule that always
-    /// preferred one side's candidate could not know which side can move). `None` before that
-    /// round or without such a candidate: the rule decides.
+    /// (justified, confirmed, not an equivocator's) that a member — this one included —
+    /// acknowledged in the previous round, the one with the smallest SHA-256 of the round and
+    /// its digest. Members that can justify the same options draw the same one, and each
+    /// round draws afresh, so those that can justify several candidates come, within a few
+    /// rounds, to the one that members with a single option stay on — whichever side that is
+    /// (a rule that always preferred one side's candidate could not know which side can
+    /// move). `None` before that round or without such a candidate: the rule decides.
+    /// (Counting only the others' acknowledgements made two members that had acknowledged
+    /// different candidates swap them, round after round: `demls-sim --generated
+    /// 279280825942770 --mode liveness`, ten rounds.)
     fn drawn_candidate(&self, round: u32) -> Option<usize> {
         if round < DRAW_FROM_ROUND {
             return None;
@@ -455,7 +631,7 @@ impl Conversation {
             self.round
                 .acks
                 .get(&(round - 1, c.digest))
-                .is_some_and(|ackers| ackers.iter().any(|m| *m != self.me))
+                .is_some_and(|ackers| !ackers.is_empty())
         };
         let draw = |c: &Candidate| -> [u8; 32] {
             let mut h = Sha256::new();
@@ -646,6 +822,11 @@ impl Conversation {
         if !self.roster().contains(&sender) {
             return Err(Error::UnknownMember(sender));
         }
+        if round.saturating_add(1) < self.round.ack_round {
+            // A member still asks about a round this member left (a lock's round, or a
+            // member far behind): its own acknowledgement there fills in the asker's view.
+            self.send_old_ack(now, round);
+        }
         let known = self
             .round
             .acks
@@ -746,7 +927,14 @@ impl Conversation {
         Ok(self.transmits.drain(before..).collect())
     }
 
-    /// This member's current acknowledgement round of the epoch.
+    /// The candidate this member acknowledged in `round` of the epoch (the smallest digest
+    /// if several), or [`ABSTAIN`]'s all-zero digest.
+    #[doc(hidden)]
+    pub fn test_my_ack(&self, round: u32) -> Option<[u8; 32]> {
+        self.my_ack(round)
+    }
+
+    /// This member's current acknowledgement round.
     #[doc(hidden)]
     pub fn test_ack_round(&self) -> u32 {
         self.round.ack_round

@@ -120,6 +120,10 @@ pub(super) struct CommitRound {
     /// Proposals whose evidence this member sent this epoch because the round showed a
     /// member that decided them otherwise (each once; see `Conversation::share_evidence`).
     pub contested: BTreeSet<ProposalDigest>,
+    /// When (Unix ms) this member last sent again its acknowledgement of each round older
+    /// than its previous one — asking for that round's acknowledgements, or answering such a
+    /// request (see `Conversation::request_lock_rounds`).
+    pub old_acks_sent: BTreeMap<u32, u64>,
 }
 
 impl CommitRound {
@@ -163,6 +167,11 @@ impl CommitRound {
         h.update((self.contested.len() as u32).to_be_bytes());
         for d in &self.contested {
             h.update(d.0);
+        }
+        h.update((self.old_acks_sent.len() as u32).to_be_bytes());
+        for (r, ms) in &self.old_acks_sent {
+            h.update(r.to_be_bytes());
+            h.update(ms.to_be_bytes());
         }
         for (sender, messages) in &self.evidence_messages {
             h.update((sender.as_bytes().len() as u32).to_be_bytes());
@@ -580,6 +589,9 @@ impl Conversation {
         }
         if self.needs_acks() && self.my_ack(self.round.ack_round).is_some() {
             return; // supports another candidate in this round
+        }
+        if self.needs_acks() && self.locked_candidate(self.round.ack_round).is_some() {
+            return; // locked on a candidate that can still win an earlier round
         }
         let batch = self.commit_batch();
         if !batch.iter().any(|d| self.approved.contains(d)) {
@@ -1061,6 +1073,8 @@ impl Conversation {
             return;
         }
         self.resend_round();
+        self.request_lock_rounds(now);
+        self.leave_stalled_round(now);
         let max = self
             .gov
             .as_ref()
@@ -1397,6 +1411,17 @@ impl Conversation {
             .keys()
             .filter(|d| v.proposal(d).is_some() && v.decision(d).is_none())
             .copied()
+            .collect()
+    }
+
+    /// The commit candidates this member holds in the current epoch: digest, committer and
+    /// how many proposals each applies.
+    #[doc(hidden)]
+    pub fn test_candidates(&self) -> Vec<([u8; 32], MemberId, usize)> {
+        self.round
+            .candidates
+            .iter()
+            .map(|c| (c.digest, c.committer.clone(), c.batch.len()))
             .collect()
     }
 

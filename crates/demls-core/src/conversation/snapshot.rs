@@ -322,6 +322,11 @@ impl Conversation {
         for d in &round.contested {
             w.0.extend_from_slice(&d.0);
         }
+        w.u32(round.old_acks_sent.len() as u32);
+        for (r, ms) in &round.old_acks_sent {
+            w.u32(*r);
+            w.u64(*ms);
+        }
         w.u32(self.creators.len() as u32);
         for (d, m) in &self.creators {
             w.0.extend_from_slice(&d.0);
@@ -602,6 +607,10 @@ impl Conversation {
         }
         for _ in 0..r.u32()? {
             c.round.contested.insert(r.digest()?);
+        }
+        for _ in 0..r.u32()? {
+            let round = r.u32()?;
+            c.round.old_acks_sent.insert(round, r.u64()?);
         }
         for _ in 0..r.u32()? {
             let d = r.digest()?;
