@@ -623,12 +623,18 @@ impl Sim {
 
     fn hard_settle_ns(&self) -> u64 {
         // Roster proposals only: governance proposals need no commit of their own (and a
-        // group that elects every epoch would otherwise push the stop out for ever).
+        // group that elects every epoch would otherwise push the stop out for ever). One per
+        // change (kind and member): a member that opens its leave again every epoch — its
+        // group's only steward Byzantine, censoring it — pushed the stop out by a round each
+        // epoch, for ever (`demls-sim --generated 216064371096548 --mode liveness
+        // --byzantine-mix any`: 800 epochs and counting).
         let approved = self
             .proposals
             .values()
-            .filter(|p| p.key.is_some() && matches!(p.decided, Some((_, Outcome::Yes))))
-            .count() as u64;
+            .filter(|p| matches!(p.decided, Some((_, Outcome::Yes))))
+            .filter_map(|p| p.key.as_ref())
+            .collect::<BTreeSet<_>>()
+            .len() as u64;
         self.bound_base_ns() + (approved + 2) * self.round_ns()
     }
 

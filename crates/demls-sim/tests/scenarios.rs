@@ -851,3 +851,15 @@ fn two_members_that_acknowledged_different_candidates_draw_the_same_one() {
     let m = run_generated_liveness(279_280_825_942_770);
     assert!(m.committed > 0, "{m:?}");
 }
+
+#[test]
+fn a_leave_opened_again_every_epoch_does_not_push_the_stop_out_for_ever() {
+    // Two members, the only steward Byzantine and censoring the other, which opens its leave
+    // again after every commit: counted once per change, the approvals no longer push the
+    // run's hard stop out by a round each epoch (it ran 800 epochs and more). The group ends
+    // half Byzantine: beyond the fault model (`demls-sim --generated 216064371096548 --mode
+    // liveness --byzantine-mix any`).
+    let m = run_generated_liveness_mixed(216_064_371_096_548, ByzantineMix::Any);
+    assert!(m.liveness_beyond_fault_model > 0, "{m:?}");
+    assert!(m.epochs < 200, "{m:?}");
+}
