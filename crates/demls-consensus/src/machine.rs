@@ -175,7 +175,7 @@ pub struct Evidence {
 /// * Refused input returns a typed [`Error`] and leaves [`state_digest`](Self::state_digest)
 ///   unchanged; no input panics.
 /// * Decisions depend only on the set of counted votes, never on arrival order (see
-///   [`rule`](crate::rule)); any early decision equals the decision at the deadline.
+///   [`rule`]); any early decision equals the decision at the deadline.
 /// * An early decision is final. A deadline decision (made without some votes) follows the
 ///   validly signed votes that bundles bring afterwards: it becomes the decision of the union
 ///   (early and final when the union settles it); a different outcome is reported as

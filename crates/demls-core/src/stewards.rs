@@ -4,7 +4,7 @@
 //!
 //! The state lives in the MLS GroupContext ([`GROUP_PARAMS_EXTENSION`]), so every member — a
 //! joiner through its Welcome — holds exactly the value the group agreed; a commit that changes
-//! it carries the new value, which every member recomputes with [`GroupState::after_commit`]
+//! it carries the new value, which every member recomputes (`Conversation::next_state`)
 //! and compares (docs/protocol.md §9).
 //!
 //! [`GROUP_PARAMS_EXTENSION`]: crate::GROUP_PARAMS_EXTENSION
