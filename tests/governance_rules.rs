@@ -72,6 +72,15 @@ fn welcomes_sent_since(net: &Net, mark: usize, i: usize) -> usize {
         .count()
 }
 
+/// The current rotation, as member indices (the epoch steward first).
+fn rotation_indices(net: &Net) -> Vec<usize> {
+    net.members[0]
+        .rotation()
+        .iter()
+        .map(|m| net.index_of(m))
+        .collect()
+}
+
 fn silence(net: &mut Net, i: usize) {
     net.members[i].test_set_byzantine(Byzantine {
         silent: true,
@@ -1391,11 +1400,7 @@ fn a_split_round_a_silent_member_keeps_alive_is_left_at_the_escalation() {
         c.governance.sn_max = 3;
         c.auto_vote = None;
     });
-    let rotation: Vec<usize> = net.members[0]
-        .rotation()
-        .iter()
-        .map(|m| net.index_of(m))
-        .collect();
+    let rotation = rotation_indices(&net);
     let (e, second) = (rotation[0], rotation[1]);
     let cut_off = (0..4).find(|i| !rotation.contains(i)).unwrap();
     net.deaf = vec![cut_off];
@@ -1450,11 +1455,7 @@ fn a_member_locked_on_a_candidate_never_helps_another_win_a_later_round() {
         c.governance.sn_max = 3;
         c.auto_vote = None;
     });
-    let rotation: Vec<usize> = net.members[0]
-        .rotation()
-        .iter()
-        .map(|m| net.index_of(m))
-        .collect();
+    let rotation = rotation_indices(&net);
     let (e, second, third) = (rotation[0], rotation[1], rotation[2]);
     let byz = (0..4).find(|i| !rotation.contains(i)).unwrap();
     // The Byzantine member hears nothing: it acknowledges only what the test makes it.
