@@ -822,17 +822,19 @@ impl Conversation {
         if !self.roster().contains(&sender) {
             return Err(Error::UnknownMember(sender));
         }
-        if round.saturating_add(1) < self.round.ack_round {
-            // A member still asks about a round this member left (a lock's round, or a
-            // member far behind): its own acknowledgement there fills in the asker's view.
-            self.send_old_ack(now, round);
-        }
+        // A member still asks about a round this member left (a lock's round, or a member
+        // far behind): this member's own acknowledgement there fills in the asker's view.
+        // Answered only once the acknowledgement is accepted (a refused one changes nothing).
+        let old = round.saturating_add(1) < self.round.ack_round;
         let known = self
             .round
             .acks
             .get(&(round, digest))
             .is_some_and(|a| a.contains(&sender));
         if known {
+            if old {
+                self.send_old_ack(now, round);
+            }
             return Ok(());
         }
         let in_round = self
@@ -854,6 +856,9 @@ impl Conversation {
             if ahead >= MAX_ACKS_AHEAD {
                 return Err(Error::AcksTooFarAhead(sender));
             }
+        }
+        if old {
+            self.send_old_ack(now, round);
         }
         self.record_ack(round, digest, sender);
         if digest != ABSTAIN {
