@@ -388,18 +388,11 @@ impl Conversation {
             return;
         }
         let current = self.round.ack_round;
-        let Some(locked) = self.locked_candidate(current.saturating_add(1)) else {
+        let Some((_, rounds)) = self.lock_before(current.saturating_add(1)) else {
             return;
         };
-        let rounds: Vec<u32> = self
-            .round
-            .acks
-            .range(..(current.saturating_sub(1), [0; 32]))
-            .filter(|((_, d), ackers)| *d == locked && ackers.contains(&self.me))
-            .map(|((r, _), _)| *r)
-            .filter(|r| self.may_still_win(*r, &locked))
-            .collect();
-        for r in rounds {
+        // The current and the previous round are resent anyway (`resend_round`).
+        for r in rounds.into_iter().filter(|r| r.saturating_add(1) < current) {
             self.send_old_ack(now, r);
         }
     }
@@ -549,6 +542,12 @@ impl Conversation {
     /// no, so X never reached it in r — unless a member acknowledged two candidates in r, one
     /// that p heard and X: provably Byzantine, the limit docs/protocol.md §9 "Open" states.
     pub(super) fn locked_candidate(&self, round: u32) -> Option<[u8; 32]> {
+        self.lock_before(round).map(|(locked, _)| locked)
+    }
+
+    /// The lock in force before `round` ([`Self::locked_candidate`]): the candidate, and the
+    /// rounds this member acknowledged it in where it may still win.
+    fn lock_before(&self, round: u32) -> Option<([u8; 32], Vec<u32>)> {
         let mine: Vec<(u32, [u8; 32])> = self
             .round
             .acks
@@ -557,33 +556,22 @@ impl Conversation {
             .map(|((r, d), _)| (*r, *d))
             .collect();
         let latest = mine.iter().map(|(r, _)| *r).max()?;
+        let known_byzantine = self.known_byzantine();
         mine.iter()
             .filter(|(r, _)| *r == latest)
-            .map(|(_, d)| *d)
-            .find(|d| {
-                mine.iter()
-                    .any(|(r, acked)| acked == d && self.may_still_win(*r, d))
+            .find_map(|(_, candidate)| {
+                let rounds: Vec<u32> = mine
+                    .iter()
+                    .filter(|(r, d)| d == candidate && self.may_still_win(*r, d, &known_byzantine))
+                    .map(|(r, _)| *r)
+                    .collect();
+                (!rounds.is_empty()).then_some((*candidate, rounds))
             })
     }
 
-    /// Whether `digest` may still reach — or have reached — the quorum in `round`, as far as
-    /// this member can tell: its acknowledgements there, plus every member not heard from in
-    /// it, except those that have acknowledged another candidate in a later round. An honest
-    /// member that acknowledged a candidate that reached the quorum stays locked on it for
-    /// good (nobody sees such a candidate unable to win), so a member that moved to another
-    /// candidate did not acknowledge it — unless it is Byzantine: up to `f` = ⌈n/3⌉ − 1 of
-    /// them still count, fewer those already known (members that acknowledged two candidates
-    /// in one round, committers of equivocating commits), which count anyway.
-    fn may_still_win(&self, round: u32, digest: &[u8; 32]) -> bool {
-        let in_round = |r: u32| self.round.acks.range((r, [0; 32])..=(r, [0xff; 32]));
-        let heard: BTreeSet<&MemberId> = in_round(round).flat_map(|(_, a)| a.iter()).collect();
-        let moved_off: BTreeSet<&MemberId> = self
-            .round
-            .acks
-            .range((round.saturating_add(1), [0; 32])..)
-            .filter(|((_, d), _)| d != digest && *d != ABSTAIN)
-            .flat_map(|(_, a)| a.iter())
-            .collect();
+    /// Members this one knows to be Byzantine: those that acknowledged two candidates in one
+    /// round, and committers of equivocating commits.
+    fn known_byzantine(&self) -> BTreeSet<&MemberId> {
         let mut per_round: BTreeMap<(u32, &MemberId), usize> = BTreeMap::new();
         for ((r, d), ackers) in &self.round.acks {
             if *d != ABSTAIN {
@@ -592,11 +580,39 @@ impl Conversation {
                 }
             }
         }
-        let known_byzantine: BTreeSet<&MemberId> = per_round
+        per_round
             .into_iter()
             .filter(|(_, n)| *n > 1)
             .map(|((_, m), _)| m)
             .chain(self.round.equivocators.iter())
+            .collect()
+    }
+
+    /// Whether `digest` may still reach — or have reached — the quorum in `round`, as far as
+    /// this member can tell: its acknowledgements there, plus every member not heard from in
+    /// it, except those that have acknowledged another candidate in a later round. An honest
+    /// member that acknowledged a candidate that reached the quorum stays locked on it for
+    /// good (nobody sees such a candidate unable to win), so a member that moved to another
+    /// candidate did not acknowledge it — unless it is Byzantine: up to `f` = ⌈n/3⌉ − 1 of
+    /// them still count, fewer those already known (`known_byzantine`), which count anyway.
+    fn may_still_win(
+        &self,
+        round: u32,
+        digest: &[u8; 32],
+        known_byzantine: &BTreeSet<&MemberId>,
+    ) -> bool {
+        let heard: BTreeSet<&MemberId> = self
+            .round
+            .acks
+            .range((round, [0; 32])..=(round, [0xff; 32]))
+            .flat_map(|(_, a)| a.iter())
+            .collect();
+        let moved_off: BTreeSet<&MemberId> = self
+            .round
+            .acks
+            .range((round.saturating_add(1), [0; 32])..)
+            .filter(|((_, d), _)| d != digest && *d != ABSTAIN)
+            .flat_map(|(_, a)| a.iter())
             .collect();
         let roster = self.roster();
         let f = roster.len().div_ceil(3).saturating_sub(1);

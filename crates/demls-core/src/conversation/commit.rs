@@ -230,19 +230,27 @@ impl Conversation {
     /// `demls-sim --generated 196138652130102 --mode liveness`, a steward whose leave was
     /// approved in an epoch whose members had all left but one, waiting for minutes).
     fn leave_again_after_failed_deadlock(&mut self, now: Instant) {
-        let own_removal_held = self.approved.iter().any(|d| {
-            self.actions
-                .get(d)
-                .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
-        });
-        if !own_removal_held || self.roster().len() < 2 {
-            return;
+        let own_removal_held = self.approved.iter().any(|d| self.is_own_removal(d));
+        if own_removal_held && self.roster().len() > 1 {
+            self.open_own_leave(now, "after a failed deadlock proposal");
         }
+    }
+
+    /// Whether `d` removes this member (a removal, its leave, a removal for a low score).
+    pub(super) fn is_own_removal(&self, d: &ProposalDigest) -> bool {
+        self.actions
+            .get(d)
+            .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
+    }
+
+    /// Opens a leave of this member, for a removal of it the others do not know of. A
+    /// refusal (a partial freeze) is only logged: the next trigger opens it again.
+    fn open_own_leave(&mut self, now: Instant, why: &'static str) {
         let leave = ParsedAction::Leave {
             member: self.me.clone(),
         };
         if let Err(e) = self.open_proposal(now, leave) {
-            tracing::debug!(error = %e, "could not open a leave after a failed deadlock");
+            tracing::debug!(error = %e, why, "could not open a leave");
         }
     }
 
@@ -703,11 +711,7 @@ impl Conversation {
         // that removed someone may have deferred it (one removal per commit), and one that
         // came within a round of the approval may have been built before the committer
         // decided it.
-        let own_removal_held = carried.iter().any(|d| {
-            self.actions
-                .get(d)
-                .is_some_and(|a| a.is_removal() && a.subject() == Some(&self.me))
-        });
+        let own_removal_held = carried.iter().any(|d| self.is_own_removal(d));
         let now_ms = self.clock.unix_ms(now).0;
         let round_ms = (self.config.freeze_window
             + self
@@ -774,12 +778,7 @@ impl Conversation {
             self.release_held_voting(now);
         }
         if self.phase == Phase::Member && self.epoch() == Some(epoch) && own_removal_unknown {
-            let leave = ParsedAction::Leave {
-                member: self.me.clone(),
-            };
-            if let Err(e) = self.open_proposal(now, leave) {
-                tracing::debug!(error = %e, "could not open a leave for an unknown removal");
-            }
+            self.open_own_leave(now, "for a removal a commit passed by");
         }
         if self.phase == Phase::Member && self.epoch() == Some(epoch) {
             // A removal of another member this member proposed and approved, that nobody

@@ -1165,11 +1165,14 @@ impl Conversation {
     /// the joiners commit its leave.
     fn leaving_alone(&self) -> bool {
         let roster = self.roster();
-        let approved = || self.approved.iter().filter_map(|d| self.actions.get(d));
         roster.len() == 1
             && roster[0] == self.me
-            && approved().any(|a| a.is_removal() && a.subject() == Some(&self.me))
-            && !approved().any(|a| matches!(a, ParsedAction::Add { .. }))
+            && self.approved.iter().any(|d| self.is_own_removal(d))
+            && !self
+                .approved
+                .iter()
+                .filter_map(|d| self.actions.get(d))
+                .any(|a| matches!(a, ParsedAction::Add { .. }))
     }
 
     /// The removals this member proposed — its own leave, or another member's removal —
