@@ -467,12 +467,8 @@ impl Sim {
     /// one steward this is the steward's view; with several, a steward may lag behind, or be
     /// Byzantine.)
     fn steward_view(&self) -> Option<(u64, usize)> {
-        self.nodes
-            .iter()
-            .filter(|n| !self.byz.contains_key(&n.index))
-            .filter_map(|n| n.conv.as_ref())
-            .filter(|c| c.phase() == Phase::Member)
-            .map(|c| (c.epoch().map_or(0, |e| e.0), c.roster().len()))
+        self.honest_members()
+            .map(|(_, c)| (c.epoch().map_or(0, |e| e.0), c.roster().len()))
             .max_by_key(|(e, _)| *e)
     }
 
@@ -1649,12 +1645,9 @@ impl Sim {
         let steward_violations = count_kinds(&|m| self.byz_ids.contains_key(m));
         let honest_accused = count_kinds(&|m| !self.byz_ids.contains_key(m));
         let score_view = self
-            .nodes
-            .iter()
-            .filter(|n| !self.byz.contains_key(&n.index))
-            .filter_map(|n| n.conv.as_ref())
-            .find(|c| c.phase() == Phase::Member)
-            .and_then(|c| c.group_state().map(|g| (g.clone(), c.roster())));
+            .honest_members()
+            .next()
+            .and_then(|(_, c)| c.group_state().map(|g| (g.clone(), c.roster())));
         let byzantine: Vec<ByzantineReport> = self
             .byz
             .iter()
@@ -1794,21 +1787,24 @@ impl Sim {
                 .is_some_and(|n| n.phase() == Some(Phase::Member))
         };
         let held = self
-            .nodes
-            .iter()
-            .filter(|n| !self.byz.contains_key(&n.index))
-            .filter_map(|n| n.conv.as_ref())
-            .filter(|c| c.phase() == Phase::Member)
-            .any(|c| c.approved_proposals().contains(d));
+            .honest_members()
+            .any(|(_, c)| c.approved_proposals().contains(d));
         !held && p.steward_yes.keys().all(|&i| !member(i))
     }
 
     /// Whether no honest node is a member of the group any more.
     fn group_gone(&self) -> bool {
+        self.honest_members().next().is_none()
+    }
+
+    /// The honest nodes that are members of the group (running, joined, not closed), with
+    /// their indices.
+    fn honest_members(&self) -> impl Iterator<Item = (usize, &demls_core::Conversation)> {
         self.nodes
             .iter()
             .filter(|n| !self.byz.contains_key(&n.index))
-            .all(|n| n.phase() != Some(Phase::Member))
+            .filter_map(|n| n.conv.as_ref().map(|c| (n.index, c)))
+            .filter(|(_, c)| c.phase() == Phase::Member)
     }
 
     /// A trace write error, if recording failed (the run itself went on).
@@ -1883,14 +1879,8 @@ impl Sim {
         }
         // Every running honest member ends at the latest epoch an honest member reached (a
         // steward may itself be the one left behind).
-        let honest_members = || {
-            self.nodes
-                .iter()
-                .filter(|n| !self.byz.contains_key(&n.index))
-                .filter_map(|n| n.conv.as_ref().map(|c| (n.index, c)))
-                .filter(|(_, c)| c.phase() == Phase::Member)
-        };
-        let latest = honest_members()
+        let latest = self
+            .honest_members()
             .filter_map(|(_, c)| c.epoch())
             .map(|e| e.0)
             .max();
@@ -1902,10 +1892,11 @@ impl Sim {
                 .values()
                 .any(|p| p.early_no.contains(&index) && p.applied_epoch.is_some_and(|e| e >= epoch))
         };
-        for (index, c) in honest_members() {
+        let mut left_diverged = 0;
+        for (index, c) in self.honest_members() {
             let epoch = c.epoch().map(|e| e.0);
             if epoch != latest && epoch.is_some_and(|e| diverged(index, e)) {
-                self.liveness_diverged += 1;
+                left_diverged += 1;
                 continue;
             }
             if epoch != latest {
@@ -1921,13 +1912,15 @@ impl Sim {
                 });
             }
         }
+        self.liveness_diverged += left_diverged;
         // BRIEF §6.6 owes liveness "after faults heal, ≥ 2n/3 honest and connected": a group
         // whose roster ends a third or more Byzantine (churn took honest members out, down
         // to two-member groups with one Byzantine member) is outside that premise. So is
         // one whose honest members include joiners that never got in — in the roster, never
         // welcomed: a Byzantine committer withheld the Welcome only it could send (counted
         // only with Byzantine members; without, a lost Welcome is ours to recover).
-        let roster = honest_members()
+        let roster = self
+            .honest_members()
             .filter(|(_, c)| c.epoch().map(|e| e.0) == latest)
             .map(|(_, c)| c.roster())
             .next()
